@@ -1,0 +1,77 @@
+"""Putting the core together from the config: one model, one index, one history, shared by
+every adapter."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from .config import Config
+from .engine import Engine, LlamaEngine, ModelQueue
+from .history import History
+from .knowledge import KnowledgeBase, SyncReport
+from .language import LanguageDetector
+from .models import Progress, resolve_model
+from .pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def open_knowledge(config: Config, detector: LanguageDetector) -> KnowledgeBase:
+    return KnowledgeBase(config.knowledge.path, config.data_dir / "knowledge.db", detector,
+                         config.knowledge.chunk_chars)
+
+
+def open_history(config: Config) -> History:
+    return History(config.data_dir / "history.db")
+
+
+def load_engine(config: Config, progress: Progress | None = None) -> LlamaEngine:
+    cfg = config.model
+    path = resolve_model(cfg, config.models_dir, progress)
+    log.info("loading model %s", path)
+    return LlamaEngine(path, n_ctx=cfg.n_ctx, threads=cfg.threads, gpu_layers=cfg.gpu_layers,
+                       chat_format=cfg.chat_format)
+
+
+@dataclass
+class Core:
+    config: Config
+    pipeline: Pipeline
+    knowledge: KnowledgeBase
+    history: History
+    model: ModelQueue
+    index_report: SyncReport
+
+    def close(self) -> None:
+        """Finish queued answers, stop watching the knowledge folder, close the databases."""
+        self.model.close()
+        self.knowledge.close()
+        self.history.close()
+
+
+def open_core(config: Config, engine: Engine | None = None, watch: bool | None = None,
+              model_progress: Progress | None = None,
+              index_progress: Callable[[int, int], None] | None = None) -> Core:
+    """Everything the adapters need, ready to answer. `engine` replaces the configured model
+    (a test's fake model, or one already loaded)."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    detector = LanguageDetector(config.languages, config.default_language)
+    knowledge = open_knowledge(config, detector)
+    report = knowledge.sync(full=True, progress=index_progress)
+    history = open_history(config)
+    pruned = history.prune(config.history.max_age_days, config.history.max_turns)
+    if pruned:
+        log.info("history: %d old turns deleted by the retention settings", pruned)
+    try:
+        engine = engine or load_engine(config, model_progress)
+    except BaseException:
+        knowledge.close()
+        history.close()
+        raise
+    queue = ModelQueue(engine)
+    if watch if watch is not None else config.knowledge.watch:
+        knowledge.watch(config.knowledge.watch_interval)
+    pipeline = Pipeline(config, detector, knowledge, history, queue)
+    return Core(config, pipeline, knowledge, history, queue, report)

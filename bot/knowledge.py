@@ -1,0 +1,506 @@
+"""The knowledge folder: parsed into passages, indexed with SQLite FTS5, kept in step with edits.
+
+A support team edits Markdown, text and FAQ files; babeldesk notices within a second or two and
+serves the new content with no restart. Only files whose content changed are parsed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import re
+import sqlite3
+import threading
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import sqlite_utils
+import yaml
+
+from .language import LanguageDetector
+from .text import clean, search_terms, search_text, stop_terms
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".md", ".markdown", ".txt", ".yaml", ".yml")
+#: bumped when parsing or the search terms change, so that an old index is rebuilt
+INDEX_VERSION = "2"
+#: candidates read from FTS5 before relevance is weighed
+CANDIDATES = 40
+#: how much a function word counts towards relevance, against 1 for a topic word
+STOP_WEIGHT = 0.15
+#: the share of passages a term the knowledge never uses is weighed as if it appeared in
+UNSEEN_SHARE = 0.1
+#: weight, in ranking only, of the question's terms found in a passage's title and heading
+HEADING_BOOST = 1.0
+#: weight, in ranking only, of FTS5's BM25 score relative to the best candidate's
+BM25_WEIGHT = 1.0
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+
+
+def _is_kana_particle(term: str) -> bool:
+    """A hiragana-only pair ("ます", "には") is grammar in Japanese, not a topic."""
+    return all("\u3040" <= ch <= "\u309f" for ch in term)
+
+
+class ParseError(Exception):
+    """A knowledge file that cannot be read; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an answer came from: a knowledge file and the heading in it."""
+
+    path: str
+    heading: str
+    title: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.path} › {self.heading}" if self.heading else self.path
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "heading": self.heading, "title": self.title}
+
+
+@dataclass(frozen=True)
+class Passage:
+    path: str
+    title: str
+    heading: str
+    language: str
+    text: str
+
+    @property
+    def source(self) -> Source:
+        return Source(self.path, self.heading, self.title)
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    #: share of the question's weighted terms found in the passage, 0..1
+    relevance: float
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.failed)
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+def split_front_matter(text: str) -> tuple[dict, str]:
+    """YAML front matter between `---` lines at the top, and the rest of the text."""
+    if not text.startswith("---"):
+        return {}, text
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        return {}, text
+    for i in range(1, len(lines)):
+        if lines[i].strip() in ("---", "..."):
+            try:
+                meta = yaml.safe_load("\n".join(lines[1:i])) or {}
+            except yaml.YAMLError as exc:
+                raise ParseError(f"front matter is not valid YAML: {exc}") from None
+            if not isinstance(meta, dict):
+                raise ParseError("front matter must be a mapping of keys to values")
+            return meta, "\n".join(lines[i + 1:])
+    raise ParseError("front matter starts with --- but never ends")
+
+
+def pack(paragraphs: Iterable[str], limit: int) -> list[str]:
+    """Paragraphs joined into chunks of at most `limit` characters; an oversized paragraph is
+    cut at sentence ends, and only cut mid-sentence when a single sentence is too long."""
+    pieces: list[str] = []
+    for para in paragraphs:
+        if len(para) <= limit:
+            pieces.append(para)
+            continue
+        sentences = [s for s in _SENTENCE_END.split(para) if s]
+        for sentence in sentences:
+            while len(sentence) > limit:
+                pieces.append(sentence[:limit])
+                sentence = sentence[limit:]
+            pieces.append(sentence)
+    chunks: list[str] = []
+    current = ""
+    for piece in pieces:
+        joined = f"{current}\n\n{piece}" if current else piece
+        if len(joined) <= limit:
+            current = joined
+        else:
+            if current:
+                chunks.append(current)
+            current = piece
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _paragraphs(lines: list[str]) -> list[str]:
+    """Blank-line separated paragraphs; a fenced code block stays one paragraph."""
+    paras, current, in_fence = [], [], False
+    for line in lines:
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        if not line.strip() and not in_fence:
+            if current:
+                paras.append("\n".join(current).strip())
+                current = []
+        else:
+            current.append(line)
+    if current:
+        paras.append("\n".join(current).strip())
+    return [p for p in paras if p]
+
+
+def parse_markdown(body: str, default_title: str, limit: int) -> list[tuple[str, str, str]]:
+    """(title, heading, text) for each chunk of a Markdown document, split at headings."""
+    title = default_title
+    sections: list[tuple[str, list[str]]] = []
+    heading, lines, in_fence = "", [], False
+    for line in body.split("\n"):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        match = None if in_fence else _HEADING.match(line)
+        if match:
+            if lines:
+                sections.append((heading, lines))
+            level, heading = len(match.group(1)), match.group(2).strip()
+            if level == 1 and title == default_title:
+                title = heading
+            lines = []
+        else:
+            lines.append(line)
+    if lines:
+        sections.append((heading, lines))
+    out = []
+    for heading, section_lines in sections:
+        paras = _paragraphs(section_lines)
+        if not paras:
+            continue
+        for chunk in pack(paras, limit):
+            out.append((title, heading or title, chunk))
+    return out
+
+
+def parse_faq(data: object) -> tuple[str | None, list[tuple[str, str]]]:
+    """The language (if given) and the question/answer pairs of a YAML FAQ file."""
+    language = None
+    entries = data
+    if isinstance(data, dict):
+        language = data.get("language")
+        entries = data.get("faq", data.get("entries", data.get("questions")))
+    if not isinstance(entries, list):
+        raise ParseError("a FAQ file must be a list of entries with question and answer "
+                         "(or a mapping with language and faq)")
+    pairs = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ParseError(f"entry {i + 1} is not a mapping with question and answer")
+        q, a = entry.get("question", entry.get("q")), entry.get("answer", entry.get("a"))
+        if not isinstance(q, str) or not q.strip():
+            raise ParseError(f"entry {i + 1} has no question")
+        if not isinstance(a, (str, int, float)) or not str(a).strip():
+            raise ParseError(f"entry {i + 1} ({q.strip()[:40]!r}) has no answer")
+        pairs.append((q.strip(), str(a).strip()))
+    return language, pairs
+
+
+def language_from_name(name: str, known: Iterable[str]) -> str | None:
+    """`refunds.de.md` → de, when de is a known language."""
+    parts = name.split(".")
+    if len(parts) >= 3 and parts[-2].lower() in known:
+        return parts[-2].lower()
+    return None
+
+
+def parse_file(relpath: str, raw: bytes, detector: LanguageDetector,
+               chunk_chars: int) -> list[Passage]:
+    """The passages of one knowledge file; raises ParseError when it cannot be read."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not UTF-8 text (byte {exc.start})") from None
+    text = clean(text)
+    name = relpath.rsplit("/", 1)[-1]
+    stem = name.split(".")[0]
+    default_title = stem.replace("-", " ").replace("_", " ").strip().capitalize()
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in (".yaml", ".yml"):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ParseError(f"not valid YAML: {exc}") from None
+        meta_language, pairs = parse_faq(data)
+        chunks = [(default_title, q, f"{q}\n{a}") for q, a in pairs]
+    else:
+        meta, body = split_front_matter(text)
+        meta_language = meta.get("language") or meta.get("lang")
+        if isinstance(meta.get("title"), str):
+            default_title = meta["title"].strip()
+        if suffix == ".txt":
+            chunks = [(default_title, default_title, chunk)
+                      for chunk in pack(_paragraphs(body.split("\n")), chunk_chars)]
+        else:
+            chunks = parse_markdown(body, default_title, chunk_chars)
+    if meta_language is not None and (not isinstance(meta_language, str)
+                                      or meta_language.lower() not in detector.languages):
+        raise ParseError(f"language {meta_language!r} is not one of the configured languages")
+    language = ((meta_language or "").lower() or language_from_name(name, detector.languages)
+                or detector.detect_document("\n".join(c[2] for c in chunks))
+                or detector.default_language)
+    return [Passage(relpath, title, heading, language, chunk) for title, heading, chunk in chunks]
+
+
+# --- the index ---------------------------------------------------------------------------------
+
+class KnowledgeBase:
+    """The indexed knowledge folder. Safe to use from several threads."""
+
+    def __init__(self, folder: Path, db_path: Path, detector: LanguageDetector,
+                 chunk_chars: int = 1200):
+        self.folder = Path(folder)
+        self.detector = detector
+        self.chunk_chars = chunk_chars
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(db_path), check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.RLock()
+        self._stats: dict[str, tuple[int, int]] = {}
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._frequencies: tuple[dict, dict] | None = None
+        with self._lock:
+            self._prepare()
+
+    def _prepare(self) -> None:
+        db = self.db
+        db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        expected = {"version": INDEX_VERSION, "chunk_chars": str(self.chunk_chars)}
+        stored = {row["key"]: row["value"] for row in db["meta"].rows}
+        if stored and stored != expected:
+            log.info("knowledge index settings changed; rebuilding it")
+            for table in ("passages_fts", "passages", "files"):
+                db.execute(f"DROP TABLE IF EXISTS [{table}]")
+        db["meta"].upsert_all([{"key": k, "value": v} for k, v in expected.items()], pk="key")
+        db["files"].create({"path": str, "sha256": str, "language": str, "size": int,
+                            "mtime_ns": int, "passages": int, "error": str},
+                           pk="path", if_not_exists=True)
+        if "passages" not in db.table_names():
+            db["passages"].create({"id": int, "path": str, "title": str, "heading": str,
+                                   "language": str, "position": int, "text": str, "terms": str},
+                                  pk="id")
+            db["passages"].create_index(["path"])
+            db["passages"].enable_fts(["terms"], create_triggers=True,
+                                      tokenize="unicode61 remove_diacritics 0")
+        self._stats = {row["path"]: (row["size"], row["mtime_ns"]) for row in db["files"].rows}
+
+    # -- keeping in step with the folder --
+
+    def scan(self) -> dict[str, tuple[int, int]]:
+        """Every knowledge file under the folder, as relative path → (size, mtime_ns)."""
+        found = {}
+        for root, dirs, files in os.walk(self.folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in files:
+                if name.startswith(".") or not name.lower().endswith(SUFFIXES):
+                    continue
+                path = os.path.join(root, name)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue  # deleted between listing and stat
+                rel = os.path.relpath(path, self.folder).replace(os.sep, "/")
+                found[rel] = (st.st_size, st.st_mtime_ns)
+        return found
+
+    def sync(self, full: bool = False,
+             progress: Callable[[int, int], None] | None = None) -> SyncReport:
+        """Bring the index in step with the folder.
+
+        `full` reads every file and compares content hashes (at start-up); otherwise only files
+        whose size or modification time changed are read.
+        """
+        report = SyncReport()
+        current = self.scan()
+        with self._lock:
+            known = {row["path"]: row for row in self.db["files"].rows}
+            removed = [p for p in known if p not in current]
+            todo = [p for p, stat in sorted(current.items())
+                    if full or p not in known or self._stats.get(p) != stat]
+            report.unchanged = len(current) - len(todo)
+            with self.db.conn:
+                for path in removed:
+                    self.db.execute("DELETE FROM passages WHERE path = ?", [path])
+                    self.db["files"].delete(path)
+                    self._stats.pop(path, None)
+                    report.removed.append(path)
+            for i, path in enumerate(todo):
+                self._sync_file(path, current[path], known.get(path), report)
+                if progress:
+                    progress(i + 1, len(todo))
+            if report.changed:
+                self._frequencies = None
+        for path in report.removed:
+            log.info("knowledge: removed %s", path)
+        return report
+
+    def _sync_file(self, path: str, stat: tuple[int, int], row: dict | None,
+                   report: SyncReport) -> None:
+        try:
+            raw = (self.folder / path).read_bytes()
+        except OSError as exc:
+            log.warning("knowledge: cannot read %s: %s", path, exc)
+            return
+        digest = hashlib.sha256(raw).hexdigest()
+        self._stats[path] = stat
+        if row and row["sha256"] == digest:
+            self.db["files"].update(path, {"size": stat[0], "mtime_ns": stat[1]})
+            report.unchanged += 1
+            return
+        try:
+            passages = parse_file(path, raw, self.detector, self.chunk_chars)
+            error = None
+        except ParseError as exc:
+            passages, error = [], str(exc)
+            log.warning("knowledge: skipped %s: %s", self.folder / path, error)
+            report.failed[path] = error
+        except Exception as exc:  # a parser bug must not take the rest of the folder down
+            passages, error = [], f"{type(exc).__name__}: {exc}"
+            log.exception("knowledge: skipped %s", self.folder / path)
+            report.failed[path] = error
+        with self.db.conn:
+            self.db.execute("DELETE FROM passages WHERE path = ?", [path])
+            self.db["passages"].insert_all(
+                {"path": path, "title": p.title, "heading": p.heading, "language": p.language,
+                 "position": i, "text": p.text,
+                 "terms": search_text(f"{p.heading}\n{p.text}")}
+                for i, p in enumerate(passages))
+            self.db["files"].upsert({"path": path, "sha256": digest,
+                                     "language": passages[0].language if passages else "",
+                                     "size": stat[0], "mtime_ns": stat[1],
+                                     "passages": len(passages), "error": error}, pk="path")
+        if error is None:
+            (report.updated if row else report.added).append(path)
+            log.info("knowledge: indexed %s (%d passages, %s)", path, len(passages),
+                     passages[0].language if passages else "empty")
+
+    def watch(self, interval: float = 1.0) -> None:
+        """Look at the folder every `interval` seconds in a background thread."""
+        if self._watcher:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.sync()
+                except Exception:
+                    log.exception("knowledge: watching %s failed; trying again", self.folder)
+
+        self._watcher = threading.Thread(target=loop, name="babeldesk-knowledge", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+        with self._lock:
+            self.db.conn.close()
+
+    # -- reading --
+
+    def _document_frequencies(self) -> tuple[dict, dict]:
+        """Passages per language and, per language, how many passages use each term; the key
+        None covers all languages. Recounted only after the index changed."""
+        if self._frequencies is None:
+            counts: Counter = Counter()
+            frequencies: dict[str | None, Counter] = defaultdict(Counter)
+            for lang, terms in self.db.execute("SELECT language, terms FROM passages"):
+                unique = set(terms.split())
+                for scope in (lang, None):
+                    counts[scope] += 1
+                    frequencies[scope].update(unique)
+            self._frequencies = (dict(counts), dict(frequencies))
+        return self._frequencies
+
+    def files(self) -> list[dict]:
+        with self._lock:
+            return list(self.db["files"].rows_where(order_by="path"))
+
+    def passage_count(self) -> int:
+        with self._lock:
+            return self.db["passages"].count
+
+    def search(self, question: str, language: str | None = None, limit: int = 3,
+               min_relevance: float = 0.0) -> list[Hit]:
+        """Passages that answer `question`, best first, each with its relevance.
+
+        FTS5's BM25 finds candidates; relevance is the IDF-weighted share of the question's
+        terms that a passage contains, which, unlike BM25, can be compared with a fixed
+        threshold: a question about something the knowledge never mentions scores low.
+        """
+        terms = list(dict.fromkeys(search_terms(question)))
+        if not terms:
+            return []
+        query = " OR ".join(f'"{t}"' for t in terms)
+        with self._lock:
+            counts, frequencies = self._document_frequencies()
+            rows = self.db.execute(
+                "SELECT p.path, p.title, p.heading, p.language, p.text, p.terms, "
+                "passages_fts.rank FROM passages_fts JOIN passages p ON p.rowid = "
+                "passages_fts.rowid WHERE passages_fts MATCH ? ORDER BY passages_fts.rank "
+                "LIMIT ?", [query, CANDIDATES]).fetchall()
+        # Frequencies among passages in the question's own language tell its function words
+        # ("the", "de", "の") from its topic words; across all languages they would not.
+        scope = language if counts.get(language) else None
+        total, df = counts.get(scope, 0) or 1, frequencies.get(scope, {})
+        # A term the knowledge never uses may be a rare topic word or just a word this folder
+        # happens to lack ("puedo"); it weighs as a word in 10% of passages, and no term
+        # weighs more, so one rare side word cannot outweigh the question's topic.
+        unseen = max(total * UNSEEN_SHARE, 1.0)
+        ceiling = math.log(1 + (total - unseen + 0.5) / (unseen + 0.5))
+        stop = stop_terms(language)
+        idf = {t: min(ceiling, math.log(1 + (total - df.get(t, unseen) + 0.5)
+                                        / (df.get(t, unseen) + 0.5)))
+               * (STOP_WEIGHT if t in stop or _is_kana_particle(t) else 1.0) for t in terms}
+        weight = sum(idf.values()) or 1.0
+        hits = []
+        best_rank = min((row[-1] for row in rows), default=-1.0) or -1.0
+        for path, title, heading, lang, text, passage_terms, rank in rows:
+            present = set(passage_terms.split())
+            relevance = sum(w for t, w in idf.items() if t in present) / weight
+            # A question that names a section's topic ("livraison") is about that section,
+            # even where another passage shares a rarer side word ("temps").
+            named = set(search_terms(f"{title}\n{heading}"))
+            topical = sum(w for t, w in idf.items() if t in named) / weight
+            # BM25 (FTS5 ranks are negative, best first) adds how often the words occur.
+            score = relevance + HEADING_BOOST * topical + BM25_WEIGHT * rank / best_rank
+            hits.append((score, lang == language, -rank,
+                         Hit(Passage(path, title, heading, lang, text), relevance)))
+        hits.sort(key=lambda h: h[:3], reverse=True)
+        return [h[3] for h in hits if h[3].relevance >= min_relevance][:limit]
+
+
+def open_knowledge(folder: Path, data_dir: Path, detector: LanguageDetector,
+                   chunk_chars: int) -> KnowledgeBase:
+    return KnowledgeBase(folder, data_dir / "knowledge.db", detector, chunk_chars)
+

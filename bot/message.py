@@ -1,0 +1,93 @@
+"""The one message type that every adapter hands to the core, and what it gets back."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable
+
+from .history import ConversationKey
+from .knowledge import Source
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    url: str = ""
+    content_type: str = ""
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message from a person, as any platform delivers it."""
+
+    platform: str
+    #: Slack team, Discord guild; "" where the platform has none (a DM, the terminal)
+    workspace: str
+    channel: str
+    #: the thread it belongs to; "" outside threads
+    thread: str
+    author: str
+    text: str | bytes
+    is_direct: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    #: the platform's id for this message, for logs
+    id: str = ""
+
+    @property
+    def key(self) -> ConversationKey:
+        return ConversationKey(self.platform, self.workspace, self.channel, self.thread)
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    language: str
+    sources: list[Source] = field(default_factory=list)
+    #: the knowledge had nothing relevant, so the bot said so instead of guessing
+    abstained: bool = False
+    #: answer, abstained, empty, refused or error
+    kind: str = "answer"
+    #: said before the answer, e.g. that a long message was cut
+    notice: str = ""
+
+    def to_dict(self) -> dict:
+        return {"answer": self.text, "language": self.language,
+                "sources": [s.to_dict() for s in self.sources], "abstained": self.abstained,
+                "kind": self.kind, "notice": self.notice}
+
+
+_END = object()
+
+
+class Reply:
+    """An answer being produced.
+
+    `async for chunk in reply` yields the text as the model writes it; `await reply` gives the
+    finished `Answer`, whose text is authoritative (a canned text or a refusal may replace
+    what was streamed).
+    """
+
+    def __init__(self, produce: Callable[[Callable[[str], None]], Awaitable[Answer]]):
+        self._chunks: asyncio.Queue = asyncio.Queue()
+        self._task = asyncio.ensure_future(self._run(produce))
+
+    async def _run(self, produce) -> Answer:
+        try:
+            return await produce(self._chunks.put_nowait)
+        finally:
+            self._chunks.put_nowait(_END)
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        while True:
+            chunk = await self._chunks.get()
+            if chunk is _END:
+                return
+            yield chunk
+
+    def __await__(self):
+        return self._task.__await__()
+
+    def cancel(self) -> None:
+        self._task.cancel()

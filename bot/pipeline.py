@@ -1,0 +1,209 @@
+"""The conversation core: from a person's message to a grounded answer in their language.
+
+normalise → detect language → retrieve passages → build the prompt → generate (streaming)
+→ store both turns. Adapters call `Pipeline.respond` and render what comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Callable
+
+from .config import Config
+from .engine import ModelQueue
+from .errors import ModelError
+from .history import History, Turn
+from .knowledge import Hit, KnowledgeBase
+from .language import LanguageDetector
+from .message import Answer, Message, Reply
+from .text import has_words, normalise_message, without_links
+from .texts import LANGUAGE_NAMES, Texts
+
+log = logging.getLogger(__name__)
+
+#: tokens kept free for the chat template's own markup
+TEMPLATE_MARGIN = 48
+PER_MESSAGE_TOKENS = 6
+#: passages weighed when deciding whether the knowledge answers a question at all
+CANDIDATES = 20
+
+
+class Pipeline:
+    def __init__(self, config: Config, detector: LanguageDetector, knowledge: KnowledgeBase,
+                 history: History, model: ModelQueue, texts: Texts | None = None):
+        self.config = config
+        self.detector = detector
+        self.knowledge = knowledge
+        self.history = history
+        self.model = model
+        self.texts = texts or config.make_texts()
+
+    def respond(self, message: Message) -> Reply:
+        """Start answering `message`; see `Reply` for streaming and the final answer."""
+        return Reply(lambda emit: self.answer(message, emit))
+
+    async def answer(self, message: Message, emit: Callable[[str], None] = lambda s: None
+                     ) -> Answer:
+        """The whole answer to `message`; `emit` receives generated text as it arrives.
+
+        Never raises for a bad message or a model failure: the person gets a short apology
+        in their language and the traceback goes to the log.
+        """
+        language = self.config.default_language
+        try:
+            text = normalise_message(message.text)
+            notice = ""
+            limit = self.config.prompt.max_message_chars
+            prior = await asyncio.to_thread(self.history.language, message.key)
+            language = prior or language
+            if not has_words(without_links(text)):
+                # Nothing to answer: empty, emoji, or a bare link we will not open.
+                return Answer(self.texts.get("empty", language), language, kind="empty")
+            if len(text) > limit:
+                text = text[:limit]
+                notice = "truncated"
+            detection = self.detector.detect(text, prior)
+            language = detection.language
+            notice = self.texts.get(notice, language) if notice else ""
+            if looks_like_injection(text):
+                log.info("%s: refused an attempt to override the instructions", message.key.id)
+                answer = Answer(self.texts.get("refusal", language), language, kind="refused",
+                                notice=notice)
+                await asyncio.to_thread(self._store, message, text, answer)
+                return answer
+            hits = await asyncio.to_thread(self._retrieve, message, text, language)
+            if not hits:
+                answer = Answer(self._abstention(language), language, abstained=True,
+                                kind="abstained", notice=notice)
+            else:
+                answer = await self._generate(message, text, language, hits, emit, notice)
+            await asyncio.to_thread(self._store, message, text, answer)
+            return answer
+        except ModelError as exc:
+            log.error("message %s in %s: %s", message.id, message.key.id, exc)
+        except Exception:
+            log.exception("message %s in %s failed", message.id, message.key.id)
+        return Answer(self.texts.get("error", language), language, kind="error")
+
+    def _abstention(self, language: str) -> str:
+        return f"{self.texts.get('no_answer', language)} {self.texts.get('handoff', language)}"
+
+    def _retrieve(self, message: Message, text: str, language: str) -> list[Hit]:
+        cfg = self.config.retrieval
+        # Passages half as relevant as the threshold still help the model, once one passes it.
+        floor = cfg.min_relevance / 2
+        hits = self.knowledge.search(text, language, CANDIDATES, floor / 2)
+        if hits and hits[0].relevance >= cfg.min_relevance:
+            return [h for h in hits if h.relevance >= floor][:cfg.top_k]
+        # A follow-up ("and with express?") often needs the question it follows; but only
+        # passages that the follow-up itself touches may be used, or an unrelated new
+        # question would be answered from the previous topic.
+        earlier = [t.text for t in self.history.recent(message.key, 6) if t.role == "user"]
+        if not earlier or not hits:
+            return []
+        touched = {h.passage for h in hits}
+        joined = self.knowledge.search(f"{earlier[-1]}\n{text}", language, CANDIDATES, floor)
+        joined = [h for h in joined if h.passage in touched]
+        if joined and joined[0].relevance >= cfg.min_relevance:
+            return joined[:cfg.top_k]
+        return []
+
+    def build_prompt(self, message: Message, text: str, language: str,
+                     hits: list[Hit]) -> list[dict]:
+        """System prompt with the passages and their sources, as much history as fits, and
+        the question."""
+        cfg, engine = self.config, self.model.engine
+        name = LANGUAGE_NAMES.get(language, language)
+        system = cfg.prompt.system.format(product=cfg.prompt.product, language=name)
+        question = f"{text}\n\n(Answer in {name}.)"
+        budget = engine.n_ctx - cfg.model.max_tokens - TEMPLATE_MARGIN
+        budget -= engine.count_tokens(system) + engine.count_tokens(question)
+        blocks = []
+        for i, hit in enumerate(hits, start=1):
+            block = f"[{i}] {hit.passage.source.label}\n{hit.passage.text}"
+            cost = engine.count_tokens(block) + 2
+            if cost > budget and blocks:
+                break
+            blocks.append(block)
+            budget -= cost
+        system = f"{system}\n\nHelp-centre passages:\n\n" + "\n\n".join(blocks)
+        history_budget = min(cfg.prompt.history_tokens, budget)
+        turns: list[dict] = []
+        for turn in reversed(self.history.recent(message.key, 40)):
+            cost = engine.count_tokens(turn.text) + PER_MESSAGE_TOKENS
+            if cost > history_budget:
+                break
+            history_budget -= cost
+            turns.insert(0, {"role": turn.role, "content": turn.text})
+        # Chat templates expect user and assistant to alternate, starting with the user.
+        while turns and turns[0]["role"] != "user":
+            turns.pop(0)
+        return [{"role": "system", "content": system}, *turns,
+                {"role": "user", "content": question}]
+
+    async def _generate(self, message: Message, text: str, language: str, hits: list[Hit],
+                        emit: Callable[[str], None], notice: str) -> Answer:
+        messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits)
+        cfg = self.config.model
+        parts: list[str] = []
+        leak = _leak_probe(messages[0]["content"])
+        stream = self.model.stream(message.key.id, messages, cfg.max_tokens, cfg.temperature)
+        try:
+            async for chunk in stream:
+                parts.append(chunk)
+                if leak and leak in "".join(parts[-40:]):
+                    log.warning("%s: answer repeated the system prompt; refused", message.key.id)
+                    return Answer(self.texts.get("refusal", language), language, kind="refused",
+                                  notice=notice)
+                emit(chunk)
+        finally:
+            await stream.aclose()
+        # Small models sometimes echo the language reminder that ends the question.
+        answer = "".join(parts).replace(messages[-1]["content"].rsplit("\n\n", 1)[-1], "")
+        answer = answer.strip()
+        if not answer:
+            return Answer(self._abstention(language), language, abstained=True,
+                          kind="abstained", notice=notice)
+        # Cite what passed the threshold; weaker passages were only background.
+        strong = [h for h in hits if h.relevance >= self.config.retrieval.min_relevance]
+        sources = list(dict.fromkeys(hit.passage.source for hit in strong or hits[:1]))
+        return Answer(answer, language, sources, notice=notice)
+
+    def _store(self, message: Message, text: str, answer: Answer) -> None:
+        now = time.time()
+        self.history.add_exchange(
+            message.key,
+            Turn("user", text, message.author, answer.language, created=now),
+            Turn("assistant", answer.text, message.author, answer.language, answer.sources,
+                 answer.abstained, created=now),
+            max_turns=self.config.history.max_turns)
+
+
+_INJECTION = re.compile(
+    r"(system\s*prompt|(ignore|disregard|forget)\s+(all\s+)?(the\s+)?(previous|prior|above|your)"
+    r"\s+(instructions|rules|prompt)|ignora\w*\s+(las\s+|todas\s+las\s+)?instrucciones"
+    r"|ignore[rz]?\s+(les\s+|toutes\s+les\s+)?instructions|ignorier\w*\s+(alle\s+)?"
+    r"(vorherigen\s+)?anweisungen|prompt\s+((de|du)\s+)?syst[eè]m|systemprompt"
+    r"|システムプロンプト|系统提示|시스템\s*프롬프트)", re.IGNORECASE)
+
+
+def looks_like_injection(text: str) -> bool:
+    """An attempt to make the bot drop or reveal its instructions."""
+    return bool(_INJECTION.search(text))
+
+
+def _leak_probe(system: str) -> str:
+    """A stretch of the system prompt that an answer has no business repeating."""
+    first = system.split("\n", 1)[0]
+    return first[20:80] if len(first) >= 80 else ""
+
+
+def format_sources(answer: Answer, texts: Texts) -> str:
+    """"Sources: a.md › Heading; b.md › Heading" in the answer's language, or ""."""
+    if not answer.sources:
+        return ""
+    return f"{texts.get('sources', answer.language)}: " + "; ".join(
+        s.label for s in answer.sources)

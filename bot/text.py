@@ -1,0 +1,128 @@
+"""Text clean-up shared by the pipeline and the knowledge index."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import stopwordsiso
+
+# Chat platforms send markup in the text itself; these patterns are plain text rules, so the
+# core stays free of platform libraries. Slack: <@U123>, <#C1|name>, <!here>, <url|label>;
+# Discord: <@123>, <@!123>, <@&123>, <#123>, <:name:123>, <a:name:123>.
+_USER_MENTION = re.compile(r"<@[!&]?[A-Z0-9a-z]+(?:\|[^>]*)?>")
+_CHANNEL = re.compile(r"<#[A-Z0-9a-z]+(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<![a-z^][^>]*>")
+_CUSTOM_EMOJI = re.compile(r"<a?:([A-Za-z0-9_~]+):\d+>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]*))?>")
+_SLACK_EMOJI = re.compile(r":[a-z0-9_+\-]+:")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff\ufffe]")
+_SPACES = re.compile(r"[ \t]+")
+
+_CJK_RUN = re.compile(
+    r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff]+"
+)
+#: alphabetic words are cut to this length: a stemmer that works the same in every language
+STEM_CHARS = 6
+
+
+def clean(text: str | bytes) -> str:
+    """Valid, printable text: invalid UTF-8 replaced, control characters removed."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    # Lone surrogates from a broken decoder cannot be stored or encoded; replace them.
+    text = text.encode("utf-8", errors="replace").decode("utf-8")
+    text = unicodedata.normalize("NFC", text)
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def normalise_message(text: str | bytes) -> str:
+    """The words a person typed, without platform markup (mentions, channel links, emoji codes)."""
+    text = clean(text)
+    text = _USER_MENTION.sub(" ", text)
+    text = _CHANNEL.sub(lambda m: f"#{m.group(1)}" if m.group(1) else " ", text)
+    text = _SPECIAL.sub(" ", text)
+    text = _CUSTOM_EMOJI.sub(" ", text)
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    text = _SLACK_EMOJI.sub(" ", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return "\n".join(lines).strip()
+
+
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+
+
+def without_links(text: str) -> str:
+    return _URL.sub(" ", text)
+
+
+def has_words(text: str) -> bool:
+    """Whether the text has any letters or digits (emoji-only or punctuation-only has none)."""
+    return any(ch.isalnum() for ch in text)
+
+
+def _words(text: str) -> list[str]:
+    """Runs of letters, digits and combining marks (Devanagari vowel signs belong to the word)."""
+    words, current = [], []
+    for ch in text:
+        if unicodedata.category(ch)[0] in "LNM":
+            current.append(ch)
+        elif current:
+            words.append("".join(current))
+            current = []
+    if current:
+        words.append("".join(current))
+    return words
+
+
+def _fold(word: str) -> str:
+    """Case-fold, and drop accents from Latin, Greek and Cyrillic letters only (é→e, й→и)."""
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKD", word.casefold()):
+        if unicodedata.combining(ch) and out and ord(out[-1]) < 0x0530:
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def search_terms(text: str) -> list[str]:
+    """The terms a text is indexed and searched by, in order, repeats kept.
+
+    Chinese, Japanese and Korean runs become overlapping character pairs, since they are
+    written without spaces; other words are case- and accent-folded and cut to STEM_CHARS.
+    """
+    terms: list[str] = []
+    pos = 0
+    for run in _CJK_RUN.finditer(text):
+        terms.extend(_alphabetic_terms(text[pos:run.start()]))
+        chars = run.group(0)
+        if len(chars) == 1:
+            terms.append(chars)
+        else:
+            terms.extend(chars[i:i + 2] for i in range(len(chars) - 1))
+        pos = run.end()
+    terms.extend(_alphabetic_terms(text[pos:]))
+    return terms
+
+
+def _alphabetic_terms(text: str) -> list[str]:
+    out = []
+    for word in _words(text):
+        folded = _fold(word)
+        if folded:
+            out.append(folded[:STEM_CHARS])
+    return out
+
+
+def search_text(text: str) -> str:
+    """The text as the index stores it: its search terms separated by spaces."""
+    return " ".join(search_terms(text))
+
+
+@lru_cache(maxsize=64)
+def stop_terms(language: str | None) -> frozenset[str]:
+    """The search terms of a language's function words ("the", "de", "する")."""
+    if not language or not stopwordsiso.has_lang(language):
+        return frozenset()
+    return frozenset(t for word in stopwordsiso.stopwords(language) for t in search_terms(word))

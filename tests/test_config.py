@@ -1,0 +1,94 @@
+"""Config validation: every problem names the key and what is wrong, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from bot.config import Config, load_config
+from bot.errors import ConfigError
+from helpers import ROOT
+
+
+def test_the_shipped_config_yaml_is_valid_and_matches_the_defaults():
+    config = load_config(ROOT / "config.yaml")
+    defaults = Config()
+    for section in ("model", "knowledge", "retrieval", "history"):
+        shipped, default = getattr(config, section), getattr(defaults, section)
+        for name in vars(default):
+            if name != "path":
+                assert getattr(shipped, name) == getattr(default, name), f"{section}.{name}"
+    assert config.languages == defaults.languages
+    assert config.knowledge.path == ROOT / "knowledge"
+    assert config.data_dir == ROOT / "data"
+
+
+@pytest.mark.parametrize("data, key, words", [
+    ({"modle": {}}, "modle", "unknown key"),
+    ({"model": {"n_ctx": "big"}}, "model.n_ctx", "must be an integer"),
+    ({"model": {"n_ctx": 4096.5}}, "model.n_ctx", "must be an integer"),
+    ({"model": {"temperature": 5}}, "model.temperature", "between 0 and 2"),
+    ({"model": {"temperature": True}}, "model.temperature", "must be a number"),
+    ({"model": {"source": "cloud"}}, "model.source", "must be one of"),
+    ({"model": {"source": "path"}}, "model.path", "required"),
+    ({"model": {"source": "path", "path": "missing.gguf"}}, "model.path", "no such file"),
+    ({"model": {"source": "huggingface", "repo": "a/b"}}, "model.file", "required"),
+    ({"model": {"max_tokens": 4000}}, "model.max_tokens", "half of n_ctx"),
+    ({"model": {"gpu_layer": 1}}, "model.gpu_layer", "unknown key"),
+    ({"knowledge": {"path": "nowhere"}}, "knowledge.path", "no such folder"),
+    ({"knowledge": {"watch": "yes"}}, "knowledge.watch", "true or false"),
+    ({"retrieval": {"min_relevance": 1.5}}, "retrieval.min_relevance", "between 0 and 1"),
+    ({"languages": "en"}, "languages", "list of strings"),
+    ({"languages": ["en", "xx"]}, "languages[1]", "babeldesk can detect"),
+    ({"languages": ["en", "en"]}, "languages", "twice"),
+    ({"default_language": "fr", "languages": ["en", "es"]}, "default_language", "not in languages"),
+    ({"languages": ["en", "bg"]}, "texts.bg.no_answer", "write one here"),
+    ({"texts": {"en": {"handof": "x"}}}, "texts.en.handof", "unknown text"),
+    ({"texts": {"xx": {"handoff": "x"}}}, "texts.xx", "not one of the configured"),
+    ({"prompt": {"system": "Hi {name}"}}, "prompt.system", "{product} and {language}"),
+    ({"history": {"max_turns": -1}}, "history.max_turns", "0 or more"),
+    ({"adapters": {"terminal": {"enabled": 1}}}, "adapters.terminal.enabled", "true or false"),
+    (["not", "a", "mapping"], "", "mapping"),
+])
+def test_a_bad_config_names_the_key_and_the_problem(tmp_path, data, key, words):
+    (tmp_path / "knowledge").mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == key
+    assert words in str(caught.value)
+
+
+def test_invalid_yaml_and_a_missing_file_are_reported(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("model:\n  n_ctx: [1, 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="no config file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_a_language_beyond_the_shipped_ones_works_with_its_texts(tmp_path):
+    (tmp_path / "knowledge").mkdir()
+    texts = {k: f"{k} in Bulgarian" for k in
+             ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources")}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"languages": ["en", "bg"], "texts": {"bg": texts}}))
+    config = load_config(path)
+    assert config.make_texts().get("handoff", "bg") == "handoff in Bulgarian"
+
+
+def test_the_cli_prints_one_line_for_a_bad_config_and_exits_2(tmp_path):
+    (tmp_path / "knowledge").mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text("model:\n  temperature: hot\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "--config", str(path), "check"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "babeldesk: config: model.temperature: must be a number, got 'hot'"]
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,84 @@
+"""Conversation history in SQLite: durable, keyed per conversation, retention applied."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from bot.history import ConversationKey, History, Turn
+from bot.knowledge import Source
+
+
+def exchange(history, key, question, answer="ok", author="U1", created=None, max_turns=0):
+    created = created or time.time()
+    history.add_exchange(key, Turn("user", question, author, "en", created=created),
+                         Turn("assistant", answer, author, "en",
+                              [Source("en/a.md", "Heading")], created=created),
+                         max_turns=max_turns)
+
+
+def test_history_survives_reopening_with_sources(tmp_path):
+    key = ConversationKey("slack", "T1", "C1", "1700000000.000100")
+    history = History(tmp_path / "history.db")
+    exchange(history, key, "first question", "first answer")
+    history.close()
+    history = History(tmp_path / "history.db")
+    try:
+        turns = history.recent(key)
+        assert [(t.role, t.text) for t in turns] == [("user", "first question"),
+                                                    ("assistant", "first answer")]
+        assert turns[1].sources == [Source("en/a.md", "Heading")]
+        assert history.language(key) == "en"
+    finally:
+        history.close()
+
+
+def test_conversations_are_kept_apart(tmp_path):
+    history = History(tmp_path / "history.db")
+    keys = [ConversationKey("slack", "T1", "C1", ""), ConversationKey("slack", "T1", "C1", "t"),
+            ConversationKey("slack", "T2", "C1", ""), ConversationKey("discord", "T1", "C1", "")]
+    for i, key in enumerate(keys):
+        exchange(history, key, f"question {i}")
+    for i, key in enumerate(keys):
+        assert [t.text for t in history.recent(key)] == [f"question {i}", "ok"]
+    history.close()
+
+
+def test_schema_comes_from_migrations_and_uses_wal(tmp_path):
+    History(tmp_path / "history.db").close()
+    History(tmp_path / "history.db").close()  # applying twice changes nothing
+    conn = sqlite3.connect(tmp_path / "history.db")
+    applied = conn.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
+    assert applied == [("babeldesk.history", "create_conversations_and_turns")]
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_retention_by_age_and_by_turns(tmp_path):
+    history = History(tmp_path / "history.db")
+    key = ConversationKey("terminal", "local", "c", "")
+    exchange(history, key, "ancient", created=time.time() - 100 * 86400)
+    for i in range(5):
+        exchange(history, key, f"recent {i}")
+    assert history.prune(max_age_days=90) == 2
+    assert history.prune(max_turns=4) == 6
+    assert [t.text for t in history.recent(key)] == ["recent 3", "ok", "recent 4", "ok"]
+    exchange(history, key, "newest", max_turns=4)
+    assert [t.text for t in history.recent(key)][0] == "recent 4"
+    history.close()
+
+
+def test_forget_a_channel_or_a_user(tmp_path):
+    history = History(tmp_path / "history.db")
+    c1 = ConversationKey("slack", "T1", "C1", "")
+    c1_thread = ConversationKey("slack", "T1", "C1", "t1")
+    c2 = ConversationKey("slack", "T1", "C2", "")
+    exchange(history, c1, "a", author="alice")
+    exchange(history, c1_thread, "b", author="bob")
+    exchange(history, c2, "c", author="alice")
+    exchange(history, c2, "d", author="bob")
+    assert history.forget(channel="C1", platform="slack") == 4
+    assert history.count(c1) == history.count(c1_thread) == 0
+    assert history.forget(user="alice") == 2
+    assert [t.text for t in history.recent(c2)] == ["d", "ok"]
+    assert history.language(c1) is None
+    history.close()

@@ -1,0 +1,193 @@
+"""The knowledge folder: parsing, the FTS5 index, relevance, and keeping in step with edits."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+from helpers import wait_until
+
+from bot.config import Config
+from bot.knowledge import KnowledgeBase, pack, parse_file
+from bot.language import LanguageDetector
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return LanguageDetector(Config().languages, "en")
+
+
+@pytest.fixture
+def kb(tmp_path, knowledge_dir, detector):
+    base = KnowledgeBase(knowledge_dir, tmp_path / "data" / "knowledge.db", detector)
+    base.sync(full=True)
+    yield base
+    base.close()
+
+
+def test_every_sample_file_is_indexed_with_its_language(kb):
+    files = {f["path"]: f for f in kb.files()}
+    assert len(files) == 21
+    assert all(not f["error"] and f["passages"] > 0 for f in files.values())
+    languages = {path.split("/")[0]: f["language"] for path, f in files.items()}
+    assert languages == {"en": "en", "es": "es", "de": "de", "fr": "fr", "ja": "ja"}
+
+
+def test_language_comes_from_front_matter_then_suffix_then_detection(detector):
+    text = "---\nlanguage: es\n---\n# Title\n\nThis body is written in English, oddly enough."
+    assert parse_file("a.md", text.encode(), detector, 1200)[0].language == "es"
+    body = "# Hilfe\n\nThis body is English but the name says German."
+    assert parse_file("x/hilfe.de.md", body.encode(), detector, 1200)[0].language == "de"
+    body = "# Ayuda\n\nPara cambiar la dirección de entrega, abre el pedido en la aplicación."
+    assert parse_file("ayuda.md", body.encode(), detector, 1200)[0].language == "es"
+
+
+def test_markdown_is_split_at_headings_within_the_size_bound(detector):
+    long_section = "\n\n".join(f"Paragraph {i} " + "word " * 60 for i in range(10))
+    code = "```\n" + "\n\n".join(f"line {i}" for i in range(20)) + "\n```"
+    text = f"# Guide\n\nIntro.\n\n## Short\n\nShort section.\n\n## Long\n\n{long_section}\n\n" \
+           f"## Code\n\n{code}\n"
+    passages = parse_file("guide.md", text.encode(), detector, 500)
+    headings = [p.heading for p in passages]
+    assert headings[:2] == ["Guide", "Short"]
+    assert headings.count("Long") >= 4
+    assert all(len(p.text) <= 500 for p in passages)
+    assert all(p.title == "Guide" for p in passages)
+    code_passages = [p for p in passages if p.heading == "Code"]
+    assert len(code_passages) == 1 and code_passages[0].text == code
+
+
+def test_pack_cuts_oversized_paragraphs_at_sentences():
+    para = "First sentence here. " * 30
+    chunks = pack([para.strip()], 100)
+    assert all(len(c) <= 100 for c in chunks)
+    assert all(c.rstrip().endswith(".") for c in chunks)
+
+
+def test_faq_and_text_files_are_parsed(detector):
+    faq = "language: fr\nfaq:\n  - question: Où est mon colis ?\n    answer: Suivez le lien.\n"
+    passages = parse_file("faq.yml", faq.encode(), detector, 1200)
+    assert [(p.heading, p.language) for p in passages] == [("Où est mon colis ?", "fr")]
+    text = "Opening hours\n\nWe answer from 9 to 17 on weekdays.\n\nClosed on Sundays."
+    passages = parse_file("hours.txt", text.encode(), detector, 1200)
+    assert passages[0].heading == "Hours" and "Sundays" in passages[0].text
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("bad.yaml", b"- question: [unclosed\n", "not valid YAML"),
+    ("bad.yml", b"just a string\n", "must be a list"),
+    ("noanswer.yaml", b"- question: Where?\n", "has no answer"),
+    ("front.md", b"---\nlanguage: [es\n---\n# T\n\nx", "front matter is not valid YAML"),
+    ("open.md", b"---\nlanguage: es\n# never closed\n", "never ends"),
+    ("binary.md", b"\x89PNG\r\n\x1a\n\xff\xfe\x00", "not UTF-8"),
+    ("lang.md", b"---\nlanguage: xx\n---\n# T\n\nbody", "not one of the configured"),
+])
+def test_a_broken_file_is_skipped_with_its_path_logged(tmp_path, knowledge_dir, detector,
+                                                      caplog, name, content, problem):
+    (knowledge_dir / name).write_bytes(content)
+    base = KnowledgeBase(knowledge_dir, tmp_path / "k.db", detector)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.knowledge"):
+            report = base.sync(full=True)
+        assert problem in report.failed[name]
+        assert str(knowledge_dir / name) in caplog.text
+        assert len(report.added) == 21  # the rest is still served
+        assert base.search("How do I reset my password?", "en", 1)
+        assert {f["path"]: f["error"] for f in base.files()}[name]
+    finally:
+        base.close()
+
+
+def test_start_up_reindexes_only_changed_files(tmp_path, knowledge_dir, detector):
+    db = tmp_path / "k.db"
+    base = KnowledgeBase(knowledge_dir, db, detector)
+    assert len(base.sync(full=True).added) == 21
+    base.close()
+
+    page = knowledge_dir / "en" / "shipping.md"
+    page.write_text(page.read_text() + "\n## Pickup\n\nCollect parcels in Rotterdam.\n")
+    untouched = knowledge_dir / "en" / "billing.md"
+    os.utime(untouched, (1, 1))  # a new time but the same content: no re-parse
+
+    base = KnowledgeBase(knowledge_dir, db, detector)
+    try:
+        report = base.sync(full=True)
+        assert report.updated == ["en/shipping.md"]
+        assert report.added == [] and report.removed == []
+        assert report.unchanged == 20
+        assert base.search("Collect parcels in Rotterdam", "en", 1)[0].passage.heading == "Pickup"
+    finally:
+        base.close()
+
+
+def test_files_added_edited_and_deleted_while_running_are_served(kb, knowledge_dir):
+    kb.watch(interval=0.1)
+    question = "How much does gift wrapping cost?"
+    assert kb.search(question, "en", 1, 0.3) == []
+    page = knowledge_dir / "new" / "deep" / "gift-wrapping.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("# Gifts\n\n## Gift wrapping\n\nGift wrapping costs 3 EUR per kettle; "
+                    "choose it at checkout.\n", encoding="utf-8")
+
+    def top(question):
+        hits = kb.search(question, "en", 1, 0.3)
+        return hits[0].passage if hits else None
+
+    assert wait_until(lambda: top(question) is not None)
+    assert top(question).path == "new/deep/gift-wrapping.md"
+
+    page.write_text(page.read_text().replace("3 EUR", "5 EUR"), encoding="utf-8")
+    assert wait_until(lambda: "5 EUR" in top(question).text)
+
+    page.unlink()
+    assert wait_until(lambda: top(question) is None)
+    assert "new/deep/gift-wrapping.md" not in [f["path"] for f in kb.files()]
+
+
+def test_chinese_and_japanese_are_searchable(kb, knowledge_dir):
+    (knowledge_dir / "zh").mkdir()
+    (knowledge_dir / "zh" / "refunds.md").write_text(
+        "---\nlanguage: zh\n---\n# 退款\n\n## 申请退款\n\n收货后三十天内可以申请退款。"
+        "请在订单页面点击申请退款。\n", encoding="utf-8")
+    kb.sync()
+    hit = kb.search("怎么申请退款？", "zh", 1, 0.3)[0]
+    assert hit.passage.path == "zh/refunds.md"
+    hit = kb.search("返金を申請するにはどうすればいいですか", "ja", 1, 0.3)[0]
+    assert hit.passage.path == "ja/billing.md"
+
+
+@pytest.mark.parametrize("question, language", [
+    ("What is the capital of Mongolia?", "en"),
+    ("How do I bake a chocolate cake?", "en"),
+    ("¿Quién ganó el mundial de fútbol?", "es"),
+    ("Wer hat die Fußball-WM 2014 gewonnen?", "de"),
+])
+def test_unrelated_questions_fall_below_the_relevance_threshold(kb, question, language):
+    assert kb.search(question, language, 3, Config().retrieval.min_relevance) == []
+
+
+@pytest.mark.parametrize("question, language, path", [
+    ("How do I reset my password?", "en", "en/"),
+    ("¿Cómo puedo restablecer mi contraseña?", "es", "es/cuenta.md"),
+    ("Le voyant clignote en rouge", "fr", "fr/depannage.md"),
+    ("Mein Wasserkocher verbindet sich nicht mit dem WLAN", "de", "de/fehlerbehebung.de.md"),
+    ("パスワードを再設定するには？", "ja", "ja/account.md"),
+])
+def test_related_questions_pass_the_threshold(kb, question, language, path):
+    hits = kb.search(question, language, 3, Config().retrieval.min_relevance)
+    assert hits and hits[0].passage.path.startswith(path)
+
+
+def test_changing_chunk_size_rebuilds_the_index(tmp_path, knowledge_dir, detector):
+    db = tmp_path / "k.db"
+    base = KnowledgeBase(knowledge_dir, db, detector, chunk_chars=1200)
+    base.sync(full=True)
+    count = base.passage_count()
+    base.close()
+    base = KnowledgeBase(knowledge_dir, db, detector, chunk_chars=300)
+    try:
+        assert len(base.sync(full=True).added) == 21
+        assert base.passage_count() > count
+    finally:
+        base.close()
