@@ -1,8 +1,8 @@
 """Which language a message is in.
 
 langdetect is unreliable on short chat ("hello" comes out Finnish), so a short or uncertain
-message keeps the conversation's language, and scripts that name their language (kana, hangul)
-decide before any statistics do.
+message keeps the conversation's language, and a script that leaves only one configured
+language (kana, hangul, Hebrew, Devanagari …) decides before any statistics do.
 """
 
 from __future__ import annotations
@@ -33,18 +33,40 @@ class Detection:
     reason: str
 
 
+#: Unicode ranges of the scripts that narrow a text's language down
+_SCRIPTS = (
+    ("kana", 0x3040, 0x30FF), ("kana", 0x31F0, 0x31FF), ("hangul", 0xAC00, 0xD7AF),
+    ("hangul", 0x1100, 0x11FF), ("han", 0x4E00, 0x9FFF), ("han", 0x3400, 0x4DBF),
+    ("arabic", 0x0600, 0x06FF), ("hebrew", 0x0590, 0x05FF), ("devanagari", 0x0900, 0x097F),
+    ("thai", 0x0E00, 0x0E7F), ("greek", 0x0370, 0x03FF), ("cyrillic", 0x0400, 0x04FF),
+    ("bengali", 0x0980, 0x09FF), ("tamil", 0x0B80, 0x0BFF), ("georgian", 0x10A0, 0x10FF),
+    ("armenian", 0x0530, 0x058F),
+)
+#: languages (langdetect's) written in each script; Latin is everything else
+_SCRIPT_LANGUAGES = {
+    "kana": ("ja",), "hangul": ("ko",), "han": ("zh", "ja"), "arabic": ("ar", "fa", "ur"),
+    "hebrew": ("he",), "devanagari": ("hi", "mr", "ne"), "thai": ("th",), "greek": ("el",),
+    "cyrillic": ("ru", "uk", "bg", "mk"), "bengali": ("bn",), "tamil": ("ta",),
+    "georgian": ("ka",), "armenian": ("hy",),
+}
+#: letters only one Cyrillic language among Russian and Ukrainian uses
+_UKRAINIAN_ONLY = set("іїєґІЇЄҐ")
+_RUSSIAN_ONLY = set("ыэъёЫЭЪЁ")
+
+
 def _script_counts(text: str) -> dict[str, int]:
-    counts = {"kana": 0, "hangul": 0, "han": 0, "letters": 0}
+    counts: dict[str, int] = {"letters": 0}
     for ch in text:
         code = ord(ch)
-        if 0x3040 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF:
-            counts["kana"] += 1
-        elif 0xAC00 <= code <= 0xD7AF or 0x1100 <= code <= 0x11FF:
-            counts["hangul"] += 1
-        elif 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF:
-            counts["han"] += 1
-        if unicodedata.category(ch).startswith("L"):
+        category = unicodedata.category(ch)
+        if category[0] not in "LM":
+            continue
+        if category[0] == "L":
             counts["letters"] += 1
+        for name, low, high in _SCRIPTS:
+            if low <= code <= high:
+                counts[name] = counts.get(name, 0) + 1
+                break
     return counts
 
 
@@ -86,7 +108,7 @@ class LanguageDetector:
         """The language to answer `text` in; `prior` is the conversation's language so far."""
         fallback = prior if prior in self.languages else None
         counts = _script_counts(text)
-        by_script = self._by_script(counts)
+        by_script = self._by_script(text, counts)
         if by_script:
             return Detection(by_script, True, "script")
         words = len(text.split())
@@ -100,20 +122,26 @@ class LanguageDetector:
             return self._fallback(fallback)
         return Detection(best, True, "statistics")
 
-    def _by_script(self, counts: dict[str, int]) -> str | None:
-        cjk = counts["kana"] + counts["hangul"] + counts["han"]
-        if cjk < 2 or cjk < counts["letters"] * 0.3:
+    def _by_script(self, text: str, counts: dict[str, int]) -> str | None:
+        """The language when the script leaves only one configured candidate."""
+        if counts.get("kana") and "ja" in self.languages:
+            return "ja"  # Japanese mixes kana with Han; kana alone says Japanese
+        scripts = {k: v for k, v in counts.items() if k != "letters"}
+        if not scripts:
             return None
-        if counts["kana"] and "ja" in self.languages:
-            return "ja"
-        if counts["hangul"] >= counts["han"] and "ko" in self.languages:
-            return "ko"
-        if counts["han"]:
-            # Japanese text nearly always has kana; Han alone is Chinese.
-            for lang in ("zh", "ja"):
-                if lang in self.languages:
-                    return lang
-        return None
+        script, count = max(scripts.items(), key=lambda item: item[1])
+        if count < 2 or count < counts["letters"] * 0.5:
+            return None
+        candidates = [lang for lang in _SCRIPT_LANGUAGES[script] if lang in self.languages]
+        if script == "cyrillic" and len(candidates) > 1:
+            letters = set(text)
+            if letters & _UKRAINIAN_ONLY and "uk" in candidates:
+                return "uk"
+            if letters & _RUSSIAN_ONLY and "ru" in candidates:
+                return "ru"
+        if script == "han" and "zh" in candidates:
+            return "zh"
+        return candidates[0] if len(candidates) == 1 else None
 
     def _fallback(self, prior: str | None) -> Detection:
         if prior:
@@ -122,8 +150,7 @@ class LanguageDetector:
 
     def detect_document(self, text: str) -> str | None:
         """The language of a knowledge file, or None when it cannot be told."""
-        counts = _script_counts(text)
-        by_script = self._by_script(counts)
+        by_script = self._by_script(text, _script_counts(text))
         if by_script:
             return by_script
         probs = self.probabilities(text[:5000])

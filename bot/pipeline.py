@@ -29,6 +29,8 @@ TEMPLATE_MARGIN = 48
 PER_MESSAGE_TOKENS = 6
 #: passages weighed when deciding whether the knowledge answers a question at all
 CANDIDATES = 20
+#: seconds between two applications of history.max_age_days while running
+PRUNE_EVERY = 3600
 
 
 class Pipeline:
@@ -40,6 +42,7 @@ class Pipeline:
         self.history = history
         self.model = model
         self.texts = texts or config.make_texts()
+        self._pruned_at = time.time()  # open_core applied the retention settings just now
 
     def respond(self, message: Message) -> Reply:
         """Start answering `message`; see `Reply` for streaming and the final answer."""
@@ -174,6 +177,11 @@ class Pipeline:
 
     def _store(self, message: Message, text: str, answer: Answer) -> None:
         now = time.time()
+        retention = self.config.history
+        if retention.max_age_days and now - self._pruned_at > PRUNE_EVERY:
+            # A bot that runs for months must forget old turns without a restart.
+            self._pruned_at = now
+            self.history.prune(max_age_days=retention.max_age_days)
         self.history.add_exchange(
             message.key,
             Turn("user", text, message.author, answer.language, created=now),

@@ -1,0 +1,97 @@
+"""The babeldesk command, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def babeldesk(config, *args, stdin=None, timeout=300):
+    env = {**os.environ, "BABELDESK_CONFIG": str(config.origin)}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin,
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture
+def cli_config(write_config, model_path):
+    return write_config(model={"source": "path", "path": str(model_path)})
+
+
+@pytest.mark.model
+def test_ask_json_answers_with_language_and_sources(cli_config):
+    result = babeldesk(cli_config, "ask", "--json", "¿Cómo puedo restablecer mi contraseña?")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {"answer", "language", "sources", "abstained"} <= set(data)
+    assert data["language"] == "es" and data["abstained"] is False and data["answer"]
+    assert "es/cuenta.md" in [s["path"] for s in data["sources"]]
+
+
+@pytest.mark.model
+def test_ask_continues_a_conversation_and_reads_standard_input(cli_config):
+    first = babeldesk(cli_config, "ask", "--json", "--conversation", "c1",
+                      "¿Cuánto tarda el envío?")
+    assert json.loads(first.stdout)["language"] == "es"
+    second = babeldesk(cli_config, "ask", "--json", "--conversation", "c1", "-", stdin="ok")
+    data = json.loads(second.stdout)
+    assert data["language"] == "es"  # the short "ok" kept the conversation's language
+    plain = babeldesk(cli_config, "ask", "What is the capital of Mongolia?")
+    assert plain.returncode == 0
+    assert "I couldn't find this in our help articles" in plain.stdout
+    assert plain.stdout.rstrip().endswith("[en]")
+
+
+@pytest.mark.model
+def test_check_passes_on_a_good_setup_and_fails_on_a_broken_file(cli_config):
+    result = babeldesk(cli_config, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "model      ok" in result.stdout and "knowledge  ok: 21 files" in result.stdout
+    (cli_config.knowledge.path / "broken.yaml").write_text("- question: [\n")
+    result = babeldesk(cli_config, "check", "--no-load")
+    assert result.returncode == 1
+    assert "broken.yaml: not valid YAML" in result.stdout
+
+
+def test_check_reports_a_model_that_is_not_downloaded(write_config):
+    config = write_config(model={"source": "huggingface", "repo": "org/none", "file": "x.gguf"})
+    result = babeldesk(config, "check", "--no-load")
+    assert result.returncode == 1
+    assert "model      FAIL" in result.stdout and "babeldesk model pull" in result.stdout
+
+
+def test_index_lists_every_file(config):
+    result = babeldesk(config, "index")
+    assert result.returncode == 0, result.stderr
+    assert "21 files" in result.stdout and "21 added" in result.stdout
+    assert "ja/billing.md" in result.stdout
+    again = babeldesk(config, "index")
+    assert "21 unchanged" in again.stdout
+
+
+def test_model_pull_assembles_the_embedded_model(write_config, model_path):
+    # The data dir's models folder already holds a verified copy: pull reports it at once.
+    config = write_config()
+    config.models_dir.mkdir(parents=True)
+    for name in (model_path.name, model_path.name + ".verified"):
+        os.link(model_path.parent / name, config.models_dir / name)
+    result = babeldesk(config, "model", "pull")
+    assert result.returncode == 0, result.stderr
+    assert "491,400,064 bytes" in result.stdout
+
+
+def test_history_forget(config):
+    from bot.core import open_history
+    from bot.history import ConversationKey, Turn
+
+    history = open_history(config)
+    history.add_exchange(ConversationKey("slack", "T", "C9", ""), Turn("user", "q", "alice"),
+                         Turn("assistant", "a", "alice"))
+    history.close()
+    result = babeldesk(config, "history", "forget", "--channel", "C9")
+    assert result.returncode == 0 and "deleted 2 turns" in result.stdout
+    result = babeldesk(config, "history", "forget")
+    assert result.returncode == 2 and "--channel or --user" in result.stderr
