@@ -18,6 +18,7 @@ from .errors import BabeldeskError, ConfigError
 log = logging.getLogger("babeldesk")
 
 COMMANDS = {
+    "run": "answer on every chat platform whose credentials are set (Slack) until stopped",
     "chat": "talk to babeldesk in this terminal (streams answers, shows language and sources)",
     "ask": "answer one question and exit; --json for scripts",
     "index": "index the knowledge folder and report every file",
@@ -78,6 +79,18 @@ def cmd_chat(config: Config, args: argparse.Namespace) -> int:
     finally:
         core.close()
     return 0
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    from adapters import serve
+
+    core = _open(config)
+    try:
+        return asyncio.run(serve(config, core.pipeline,
+                                 say=lambda line: print(f"babeldesk: {line}", file=sys.stderr,
+                                                        flush=True)))
+    finally:
+        core.close()
 
 
 def cmd_ask(config: Config, args: argparse.Namespace) -> int:
@@ -211,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help=COMMANDS["run"])
+    p.set_defaults(run=cmd_run)
 
     p = sub.add_parser("chat", help=COMMANDS["chat"])
     p.add_argument("--conversation", default="default", help="conversation id (default: default)")

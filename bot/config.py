@@ -152,12 +152,65 @@ class TerminalConfig:
         pass
 
 
+def _check_env_name(key: str, value: str | None, needed: bool) -> None:
+    if value is None:
+        check(not needed, key, "must name an environment variable")
+        return
+    check(value.replace("_", "").isalnum() and not value[0].isdigit(), key,
+          f"must be the name of an environment variable (like SLACK_BOT_TOKEN), got {value!r}")
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    enabled: bool = True
+    #: socket (Socket Mode: no public URL) or http (Events API behind your HTTPS proxy)
+    mode: str = "socket"
+    #: environment variables holding the secrets
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    app_token_env: str = "SLACK_APP_TOKEN"
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    #: where the Events API server listens, in http mode
+    http_host: str = "0.0.0.0"
+    http_port: int = 3000
+    http_path: str = "/slack/events"
+    #: answer direct messages
+    direct_messages: bool = True
+    #: channel ids where every new top-level message is answered, without a mention
+    support_channels: list[str] = field(default_factory=list)
+    #: channel ids where the bot never speaks, not even when mentioned
+    ignore_channels: list[str] = field(default_factory=list)
+    #: posted when someone asks for a human, e.g. <!subteam^S0123ABCD> for a user group
+    handoff_mention: str = ""
+    #: seconds between two edits of a streaming answer (Slack allows about one per second)
+    update_interval: float = 1.0
+    #: Web API base URL; only for Slack GovSlack or a test server
+    api_url: str = "https://slack.com/api/"
+
+    def validate(self, key: str) -> None:
+        check(self.mode in ("socket", "http"), f"{key}.mode",
+              f"must be socket or http, got {self.mode!r}")
+        for name in ("bot_token_env", "app_token_env", "signing_secret_env"):
+            _check_env_name(f"{key}.{name}", getattr(self, name), True)
+        check(0 <= self.http_port <= 65535, f"{key}.http_port", "must be a port number")
+        check(self.http_path.startswith("/"), f"{key}.http_path", "must start with /")
+        check(self.update_interval >= 1.0, f"{key}.update_interval",
+              "must be at least 1 second (Slack's rate limit for chat.update)")
+        check(self.api_url.startswith(("http://", "https://")) and self.api_url.endswith("/"),
+              f"{key}.api_url", "must be an http(s) URL ending in /")
+        for name in ("support_channels", "ignore_channels"):
+            for i, channel in enumerate(getattr(self, name)):
+                check(channel[:1] in "CGD" and channel.isalnum(), f"{key}.{name}[{i}]",
+                      f"must be a Slack channel id like C0123ABCD, got {channel!r}")
+
+
 @dataclass(frozen=True)
 class AdaptersConfig:
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
+    slack: SlackConfig = field(default_factory=SlackConfig)
 
     def validate(self, key: str) -> None:
         self.terminal.validate(f"{key}.terminal")
+        self.slack.validate(f"{key}.slack")
 
 
 @dataclass(frozen=True)

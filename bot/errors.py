@@ -16,3 +16,7 @@ class ConfigError(BabeldeskError):
 
 class ModelError(BabeldeskError):
     """The model cannot be found, fetched, verified or loaded."""
+
+
+class AdapterError(BabeldeskError):
+    """A chat platform cannot be started: a missing or rejected credential, a busy port."""

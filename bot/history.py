@@ -32,6 +32,25 @@ def create_conversations_and_turns(db: sqlite_utils.Database) -> None:
     db["conversations"].create_index(["platform", "workspace", "channel"])
 
 
+@migrations()
+def add_feedback_and_handoffs(db: sqlite_utils.Database) -> None:
+    db["feedback"].create({"turn_id": int, "user": str, "value": int, "created": float},
+                          pk=("turn_id", "user"), foreign_keys=[("turn_id", "turns", "id")])
+    db["handoffs"].create({"conversation_id": str, "requested_by": str, "created": float},
+                          pk="conversation_id")
+
+
+@migrations()
+def add_seen_events(db: sqlite_utils.Database) -> None:
+    db["seen_events"].create({"platform": str, "event_id": str, "created": float},
+                             pk=("platform", "event_id"))
+    db["seen_events"].create_index(["created"])
+
+
+#: seconds a platform event id is remembered for; Slack retries within minutes
+SEEN_EVENTS_KEEP = 86400
+
+
 @dataclass(frozen=True)
 class ConversationKey:
     """One conversation: a thread, or a channel or DM outside threads."""
@@ -98,8 +117,9 @@ class History:
                                    [key.id]).fetchone()[0]
 
     def add_exchange(self, key: ConversationKey, question: Turn, answer: Turn,
-                     max_turns: int = 0) -> None:
-        """Store a question and its answer together, and the conversation's language."""
+                     max_turns: int = 0) -> int:
+        """Store a question and its answer together, and the conversation's language;
+        returns the answer's turn id, which feedback refers to."""
         now = time.time()
         with self._lock, self.db.conn:
             self.db.execute(
@@ -109,17 +129,89 @@ class History:
                 [key.id, key.platform, key.workspace, key.channel, key.thread,
                  answer.language or question.language, now, now])
             for turn in (question, answer):
-                self.db.execute(
+                turn_id = self.db.execute(
                     "INSERT INTO turns (conversation_id, role, author, text, language, sources, "
                     "abstained, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [key.id, turn.role, turn.author, turn.text, turn.language,
                      json.dumps([s.to_dict() for s in turn.sources], ensure_ascii=False),
-                     int(turn.abstained), turn.created or now])
+                     int(turn.abstained), turn.created or now]).lastrowid
             if max_turns:
-                self.db.execute(
-                    "DELETE FROM turns WHERE conversation_id = ? AND id NOT IN (SELECT id FROM "
-                    "turns WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)",
+                self._delete_turns(
+                    "SELECT id FROM turns WHERE conversation_id = ? AND id NOT IN (SELECT id "
+                    "FROM turns WHERE conversation_id = ? ORDER BY id DESC LIMIT ?)",
                     [key.id, key.id, max_turns])
+        return turn_id
+
+    def _delete_turns(self, select: str, args: list) -> int:
+        """Delete the turns that `select` returns the ids of, with their feedback."""
+        self.db.execute(f"DELETE FROM feedback WHERE turn_id IN ({select})", args)
+        return self.db.execute(f"DELETE FROM turns WHERE id IN ({select})", args).rowcount
+
+    # -- feedback and hand-off to a human --
+
+    def add_feedback(self, turn_id: int, user: str, value: int) -> bool:
+        """A person's 👍 (+1) or 👎 (-1) on an answer; a second vote replaces the first.
+        False when the answer is no longer stored."""
+        with self._lock, self.db.conn:
+            exists = self.db.execute("SELECT 1 FROM turns WHERE id = ? AND role = 'assistant'",
+                                     [turn_id]).fetchone()
+            if not exists:
+                return False
+            self.db.execute(
+                "INSERT INTO feedback (turn_id, user, value, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(turn_id, user) DO UPDATE SET value = excluded.value, "
+                "created = excluded.created", [turn_id, user, 1 if value > 0 else -1, time.time()])
+        return True
+
+    def feedback(self, turn_id: int) -> dict[str, int]:
+        with self._lock:
+            return dict(self.db.execute("SELECT user, value FROM feedback WHERE turn_id = ?",
+                                        [turn_id]).fetchall())
+
+    def turn(self, turn_id: int) -> Turn | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT role, text, author, language, sources, abstained, created FROM turns "
+                "WHERE id = ?", [turn_id]).fetchone()
+        if not row:
+            return None
+        role, text, author, language, sources, abstained, created = row
+        return Turn(role, text, author, language or "",
+                    [Source(**s) for s in json.loads(sources or "[]")], bool(abstained), created)
+
+    def hand_off(self, key: ConversationKey, requested_by: str) -> bool:
+        """Mark the conversation as taken over by people; False if it already was."""
+        with self._lock, self.db.conn:
+            return self.db.execute(
+                "INSERT OR IGNORE INTO handoffs (conversation_id, requested_by, created) "
+                "VALUES (?, ?, ?)", [key.id, requested_by, time.time()]).rowcount == 1
+
+    def release(self, key: ConversationKey) -> bool:
+        """Let the bot answer in the conversation again; False if it was not handed off."""
+        with self._lock, self.db.conn:
+            return self.db.execute("DELETE FROM handoffs WHERE conversation_id = ?",
+                                   [key.id]).rowcount == 1
+
+    def claim_event(self, platform: str, event_id: str) -> bool:
+        """True the first time an event is seen: a retried delivery of it gets False, so a
+        message is answered once however often the platform sends it."""
+        now = time.time()
+        with self._lock, self.db.conn:
+            self.db.execute("DELETE FROM seen_events WHERE created < ?", [now - SEEN_EVENTS_KEEP])
+            return self.db.execute(
+                "INSERT OR IGNORE INTO seen_events (platform, event_id, created) "
+                "VALUES (?, ?, ?)", [platform, event_id, now]).rowcount == 1
+
+    def has_conversation(self, key: ConversationKey) -> bool:
+        """Whether babeldesk has answered in this conversation (and still remembers it)."""
+        with self._lock:
+            return self.db.execute("SELECT 1 FROM conversations WHERE id = ?",
+                                   [key.id]).fetchone() is not None
+
+    def is_handed_off(self, key: ConversationKey) -> bool:
+        with self._lock:
+            return self.db.execute("SELECT 1 FROM handoffs WHERE conversation_id = ?",
+                                   [key.id]).fetchone() is not None
 
     def prune(self, max_age_days: float = 0, max_turns: int = 0) -> int:
         """Apply the retention settings to every conversation; returns turns deleted."""
@@ -127,13 +219,12 @@ class History:
         with self._lock, self.db.conn:
             if max_age_days:
                 cutoff = time.time() - max_age_days * 86400
-                deleted += self.db.execute("DELETE FROM turns WHERE created < ?",
-                                           [cutoff]).rowcount
+                deleted += self._delete_turns("SELECT id FROM turns WHERE created < ?", [cutoff])
             if max_turns:
-                deleted += self.db.execute(
-                    "DELETE FROM turns WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER "
-                    "(PARTITION BY conversation_id ORDER BY id DESC) AS n FROM turns) WHERE n > ?)",
-                    [max_turns]).rowcount
+                deleted += self._delete_turns(
+                    "SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY "
+                    "conversation_id ORDER BY id DESC) AS n FROM turns) WHERE n > ?",
+                    [max_turns])
             self._drop_empty_conversations()
         return deleted
 
@@ -153,9 +244,9 @@ class History:
             where.append("t.author = ?")
             args.append(user)
         with self._lock, self.db.conn:
-            deleted = self.db.execute(
-                "DELETE FROM turns WHERE id IN (SELECT t.id FROM turns t JOIN conversations c "
-                f"ON c.id = t.conversation_id WHERE {' AND '.join(where)})", args).rowcount
+            deleted = self._delete_turns(
+                "SELECT t.id FROM turns t JOIN conversations c ON c.id = t.conversation_id "
+                f"WHERE {' AND '.join(where)}", args)
             self._drop_empty_conversations()
         return deleted
 

@@ -22,7 +22,7 @@ import sqlite_utils
 import yaml
 
 from .language import LanguageDetector
-from .text import clean, search_terms, search_text, stop_terms
+from .text import clean, search_terms, search_text, split_message, stop_terms
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ HEADING_BOOST = 1.0
 BM25_WEIGHT = 1.0
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 
 
 def _is_kana_particle(term: str) -> bool:
@@ -123,52 +122,6 @@ def split_front_matter(text: str) -> tuple[dict, str]:
     raise ParseError("front matter starts with --- but never ends")
 
 
-def pack(paragraphs: Iterable[str], limit: int) -> list[str]:
-    """Paragraphs joined into chunks of at most `limit` characters; an oversized paragraph is
-    cut at sentence ends, and only cut mid-sentence when a single sentence is too long."""
-    pieces: list[str] = []
-    for para in paragraphs:
-        if len(para) <= limit:
-            pieces.append(para)
-            continue
-        sentences = [s for s in _SENTENCE_END.split(para) if s]
-        for sentence in sentences:
-            while len(sentence) > limit:
-                pieces.append(sentence[:limit])
-                sentence = sentence[limit:]
-            pieces.append(sentence)
-    chunks: list[str] = []
-    current = ""
-    for piece in pieces:
-        joined = f"{current}\n\n{piece}" if current else piece
-        if len(joined) <= limit:
-            current = joined
-        else:
-            if current:
-                chunks.append(current)
-            current = piece
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _paragraphs(lines: list[str]) -> list[str]:
-    """Blank-line separated paragraphs; a fenced code block stays one paragraph."""
-    paras, current, in_fence = [], [], False
-    for line in lines:
-        if _FENCE.match(line):
-            in_fence = not in_fence
-        if not line.strip() and not in_fence:
-            if current:
-                paras.append("\n".join(current).strip())
-                current = []
-        else:
-            current.append(line)
-    if current:
-        paras.append("\n".join(current).strip())
-    return [p for p in paras if p]
-
-
 def parse_markdown(body: str, default_title: str, limit: int) -> list[tuple[str, str, str]]:
     """(title, heading, text) for each chunk of a Markdown document, split at headings."""
     title = default_title
@@ -191,10 +144,7 @@ def parse_markdown(body: str, default_title: str, limit: int) -> list[tuple[str,
         sections.append((heading, lines))
     out = []
     for heading, section_lines in sections:
-        paras = _paragraphs(section_lines)
-        if not paras:
-            continue
-        for chunk in pack(paras, limit):
+        for chunk in split_message("\n".join(section_lines), limit):
             out.append((title, heading or title, chunk))
     return out
 
@@ -256,7 +206,7 @@ def parse_file(relpath: str, raw: bytes, detector: LanguageDetector,
             default_title = meta["title"].strip()
         if suffix == ".txt":
             chunks = [(default_title, default_title, chunk)
-                      for chunk in pack(_paragraphs(body.split("\n")), chunk_chars)]
+                      for chunk in split_message(body, chunk_chars)]
         else:
             chunks = parse_markdown(body, default_title, chunk_chars)
     if meta_language is not None and (not isinstance(meta_language, str)

@@ -47,15 +47,22 @@ class Answer:
     sources: list[Source] = field(default_factory=list)
     #: the knowledge had nothing relevant, so the bot said so instead of guessing
     abstained: bool = False
-    #: answer, abstained, empty, refused or error
+    #: answer, abstained, empty, refused, error, or handed_off (people answer here now)
     kind: str = "answer"
     #: said before the answer, e.g. that a long message was cut
     notice: str = ""
+    #: the stored answer's id, for feedback; None when nothing was stored
+    turn_id: int | None = None
+
+    @property
+    def silent(self) -> bool:
+        """People have taken the conversation over: the adapter posts nothing."""
+        return self.kind == "handed_off"
 
     def to_dict(self) -> dict:
         return {"answer": self.text, "language": self.language,
                 "sources": [s.to_dict() for s in self.sources], "abstained": self.abstained,
-                "kind": self.kind, "notice": self.notice}
+                "kind": self.kind, "notice": self.notice, "turn_id": self.turn_id}
 
 
 _END = object()

@@ -7,6 +7,7 @@ normalise → detect language → retrieve passages → build the prompt → gen
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -60,8 +61,10 @@ class Pipeline:
             text = normalise_message(message.text)
             notice = ""
             limit = self.config.prompt.max_message_chars
-            prior = await asyncio.to_thread(self.history.language, message.key)
+            prior, handed_off = await asyncio.to_thread(self._conversation_state, message.key)
             language = prior or language
+            if handed_off:
+                return Answer("", language, kind="handed_off")
             if not has_words(without_links(text)):
                 # Nothing to answer: empty, emoji, or a bare link we will not open.
                 return Answer(self.texts.get("empty", language), language, kind="empty")
@@ -75,21 +78,59 @@ class Pipeline:
                 log.info("%s: refused an attempt to override the instructions", message.key.id)
                 answer = Answer(self.texts.get("refusal", language), language, kind="refused",
                                 notice=notice)
-                await asyncio.to_thread(self._store, message, text, answer)
-                return answer
+                return await asyncio.to_thread(self._store, message, text, answer)
             hits = await asyncio.to_thread(self._retrieve, message, text, language)
             if not hits:
                 answer = Answer(self._abstention(language), language, abstained=True,
                                 kind="abstained", notice=notice)
             else:
                 answer = await self._generate(message, text, language, hits, emit, notice)
-            await asyncio.to_thread(self._store, message, text, answer)
-            return answer
+            return await asyncio.to_thread(self._store, message, text, answer)
         except ModelError as exc:
             log.error("message %s in %s: %s", message.id, message.key.id, exc)
         except Exception:
             log.exception("message %s in %s failed", message.id, message.key.id)
         return Answer(self.texts.get("error", language), language, kind="error")
+
+    def _conversation_state(self, key) -> tuple[str | None, bool]:
+        return self.history.language(key), self.history.is_handed_off(key)
+
+    # -- what adapters call for buttons and commands --
+
+    async def hand_off(self, message: Message) -> str:
+        """People take the conversation over; returns the handoff text in its language."""
+        await asyncio.to_thread(self.history.hand_off, message.key, message.author)
+        language = await asyncio.to_thread(self.history.language, message.key)
+        log.info("%s handed off to people by %s", message.key.id, message.author)
+        return self.texts.get("handoff_done", language or self.config.default_language)
+
+    async def release(self, key) -> str:
+        """The bot answers in the conversation again; returns the text saying so, or "" when
+        the conversation was not handed off."""
+        if not await asyncio.to_thread(self.history.release, key):
+            return ""
+        language = await asyncio.to_thread(self.history.language, key)
+        log.info("%s released back to babeldesk", key.id)
+        return self.texts.get("released", language or self.config.default_language)
+
+    async def claim(self, platform: str, event_id: str) -> bool:
+        """True the first time a platform event is seen; False for a retried delivery."""
+        return await asyncio.to_thread(self.history.claim_event, platform, event_id)
+
+    async def has_answered_in(self, key) -> bool:
+        """Whether babeldesk has spoken in this conversation (a thread it may follow)."""
+        return await asyncio.to_thread(self.history.has_conversation, key)
+
+    def language_of(self, key) -> str:
+        """The conversation's language so far, else the default (for button labels)."""
+        return self.history.language(key) or self.config.default_language
+
+    async def is_handed_off(self, key) -> bool:
+        return await asyncio.to_thread(self.history.is_handed_off, key)
+
+    async def record_feedback(self, turn_id: int, user: str, value: int) -> bool:
+        """A 👍 (+1) or 👎 (-1) on a stored answer."""
+        return await asyncio.to_thread(self.history.add_feedback, turn_id, user, value)
 
     def _abstention(self, language: str) -> str:
         return f"{self.texts.get('no_answer', language)} {self.texts.get('handoff', language)}"
@@ -175,19 +216,20 @@ class Pipeline:
         sources = list(dict.fromkeys(hit.passage.source for hit in strong or hits[:1]))
         return Answer(answer, language, sources, notice=notice)
 
-    def _store(self, message: Message, text: str, answer: Answer) -> None:
+    def _store(self, message: Message, text: str, answer: Answer) -> Answer:
         now = time.time()
         retention = self.config.history
         if retention.max_age_days and now - self._pruned_at > PRUNE_EVERY:
             # A bot that runs for months must forget old turns without a restart.
             self._pruned_at = now
             self.history.prune(max_age_days=retention.max_age_days)
-        self.history.add_exchange(
+        turn_id = self.history.add_exchange(
             message.key,
             Turn("user", text, message.author, answer.language, created=now),
             Turn("assistant", answer.text, message.author, answer.language, answer.sources,
                  answer.abstained, created=now),
             max_turns=self.config.history.max_turns)
+        return dataclasses.replace(answer, turn_id=turn_id)
 
 
 _INJECTION = re.compile(

@@ -126,3 +126,85 @@ def stop_terms(language: str | None) -> frozenset[str]:
     if not language or not stopwordsiso.has_lang(language):
         return frozenset()
     return frozenset(t for word in stopwordsiso.stopwords(language) for t in search_terms(word))
+
+
+# --- splitting long text for chat limits and for passages ----------------------------------
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+
+
+def blocks(text: str) -> list[str]:
+    """Blank-line separated paragraphs; a fenced code block stays one block, blank lines and
+    all."""
+    out, current, in_fence = [], [], False
+    for line in text.split("\n"):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        if not line.strip() and not in_fence:
+            if current:
+                out.append("\n".join(current).strip("\n"))
+                current = []
+        else:
+            current.append(line)
+    if current:
+        out.append("\n".join(current).strip("\n"))
+    return [b for b in out if b.strip()]
+
+
+def split_message(text: str, limit: int) -> list[str]:
+    """Text cut into pieces of at most `limit` characters: between paragraphs where possible,
+    else between sentences, else between words; a code block that must be cut is closed and
+    reopened, so every piece renders on its own."""
+    chunks: list[str] = []
+    current = ""
+    for block in blocks(text):
+        for piece in _fit(block, limit):
+            joined = f"{current}\n\n{piece}" if current else piece
+            if len(joined) <= limit:
+                current = joined
+            else:
+                if current:
+                    chunks.append(current)
+                current = piece
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _fit(block: str, limit: int) -> list[str]:
+    if len(block) <= limit:
+        return [block]
+    lines = block.split("\n")
+    if _FENCE.match(lines[0]):
+        opening = lines[0].strip()
+        closing = opening[:3]
+        body = lines[1:-1] if len(lines) > 1 and _FENCE.match(lines[-1]) else lines[1:]
+        room = limit - len(opening) - len(closing) - 2
+        return [f"{opening}\n{piece}\n{closing}" for piece in _pack(body, room, "\n")]
+    return _pack([s for s in _SENTENCE_END.split(block) if s], limit, " ")
+
+
+def _pack(parts: list[str], limit: int, sep: str) -> list[str]:
+    """Join parts with `sep` into pieces of at most `limit`; an oversized part is cut at
+    spaces, and a single oversized word at the limit."""
+    pieces: list[str] = []
+    for part in parts:
+        while len(part) > limit:
+            cut = part.rfind(" ", 0, limit + 1)
+            cut = cut if cut > limit // 2 else limit
+            pieces.append(part[:cut].rstrip())
+            part = part[cut:].lstrip()
+        pieces.append(part)
+    out: list[str] = []
+    current = ""
+    for piece in pieces:
+        joined = f"{current}{sep}{piece}" if current else piece
+        if len(joined) <= limit:
+            current = joined
+        else:
+            out.append(current)
+            current = piece
+    if current:
+        out.append(current)
+    return out

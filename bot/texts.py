@@ -15,7 +15,8 @@ LANGUAGE_NAMES = {
     "he": "Hebrew",
 }
 
-TEXT_KEYS = ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources")
+TEXT_KEYS = ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources",
+             "handoff_done", "released", "human_button", "release_button")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -26,6 +27,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Your message was very long, so I only read the first part.",
         "refusal": "I can't share my internal instructions, but I'm happy to help with your question.",
         "sources": "Sources",
+        "handoff_done": "I've asked our support team to join. Someone will reply here; until then I'll stay quiet in this conversation.",
+        "released": "I'm back and will answer questions in this conversation again.",
+        "human_button": 'Talk to a human',
+        "release_button": 'Let the bot answer again',
     },
     "es": {
         "no_answer": "No he encontrado esto en nuestros artículos de ayuda y prefiero no adivinar.",
@@ -35,6 +40,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Tu mensaje era muy largo, así que solo he leído la primera parte.",
         "refusal": "No puedo compartir mis instrucciones internas, pero con gusto te ayudo con tu pregunta.",
         "sources": "Fuentes",
+        "handoff_done": 'He avisado a nuestro equipo de soporte. Una persona te responderá aquí; mientras tanto no intervendré en esta conversación.',
+        "released": 'He vuelto y responderé de nuevo a las preguntas de esta conversación.',
+        "human_button": 'Hablar con una persona',
+        "release_button": 'Dejar que el bot vuelva a responder',
     },
     "fr": {
         "no_answer": "Je n'ai pas trouvé cela dans nos articles d'aide et je préfère ne pas deviner.",
@@ -44,6 +53,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Votre message était très long, je n'en ai lu que le début.",
         "refusal": "Je ne peux pas partager mes instructions internes, mais je vous aide volontiers.",
         "sources": "Sources",
+        "handoff_done": "J'ai prévenu notre équipe d'assistance. Quelqu'un vous répondra ici ; d'ici là, je n'interviens plus dans cette conversation.",
+        "released": 'Je suis de retour et je réponds de nouveau aux questions de cette conversation.',
+        "human_button": 'Parler à un humain',
+        "release_button": 'Laisser le bot répondre à nouveau',
     },
     "de": {
         "no_answer": "Dazu habe ich in unseren Hilfeartikeln nichts gefunden, und raten möchte ich nicht.",
@@ -53,6 +66,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Ihre Nachricht war sehr lang, daher habe ich nur den ersten Teil gelesen.",
         "refusal": "Meine internen Anweisungen kann ich nicht teilen, aber bei Ihrer Frage helfe ich gern.",
         "sources": "Quellen",
+        "handoff_done": 'Ich habe unser Support-Team dazugeholt. Jemand antwortet Ihnen hier; bis dahin halte ich mich in diesem Gespräch zurück.',
+        "released": 'Ich bin zurück und beantworte in diesem Gespräch wieder Fragen.',
+        "human_button": 'Mit einem Menschen sprechen',
+        "release_button": 'Bot wieder antworten lassen',
     },
     "it": {
         "no_answer": "Non ho trovato questa informazione nei nostri articoli di assistenza e preferisco non tirare a indovinare.",
@@ -62,6 +79,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Il tuo messaggio era molto lungo, quindi ho letto solo la prima parte.",
         "refusal": "Non posso condividere le mie istruzioni interne, ma ti aiuto volentieri con la tua domanda.",
         "sources": "Fonti",
+        "handoff_done": 'Ho avvisato il nostro team di assistenza. Qualcuno ti risponderà qui; nel frattempo non interverrò in questa conversazione.',
+        "released": 'Sono tornato e risponderò di nuovo alle domande in questa conversazione.',
+        "human_button": 'Parla con una persona',
+        "release_button": 'Lascia rispondere di nuovo il bot',
     },
     "pt": {
         "no_answer": "Não encontrei isto nos nossos artigos de ajuda e prefiro não adivinhar.",
@@ -71,6 +92,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "A sua mensagem era muito longa, por isso só li a primeira parte.",
         "refusal": "Não posso partilhar as minhas instruções internas, mas ajudo com todo o gosto na sua pergunta.",
         "sources": "Fontes",
+        "handoff_done": 'Pedi à nossa equipa de suporte que se junte. Alguém vai responder aqui; até lá, não intervenho nesta conversa.',
+        "released": 'Voltei e vou responder novamente às perguntas nesta conversa.',
+        "human_button": 'Falar com uma pessoa',
+        "release_button": 'Deixar o bot responder novamente',
     },
     "nl": {
         "no_answer": "Ik heb dit niet gevonden in onze helpartikelen en ik gok liever niet.",
@@ -80,6 +105,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Uw bericht was erg lang, dus ik heb alleen het eerste deel gelezen.",
         "refusal": "Mijn interne instructies kan ik niet delen, maar ik help u graag met uw vraag.",
         "sources": "Bronnen",
+        "handoff_done": 'Ik heb ons supportteam erbij gehaald. Iemand reageert hier; tot die tijd houd ik me stil in dit gesprek.',
+        "released": 'Ik ben terug en beantwoord weer vragen in dit gesprek.',
+        "human_button": 'Met een mens praten',
+        "release_button": 'Laat de bot weer antwoorden',
     },
     "pl": {
         "no_answer": "Nie znalazłem tego w naszych artykułach pomocy i wolę nie zgadywać.",
@@ -89,6 +118,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Twoja wiadomość była bardzo długa, więc przeczytałem tylko jej początek.",
         "refusal": "Nie mogę udostępnić moich wewnętrznych instrukcji, ale chętnie pomogę w Twojej sprawie.",
         "sources": "Źródła",
+        "handoff_done": 'Poprosiłem nasz zespół wsparcia o pomoc. Ktoś odpowie tutaj; do tego czasu nie będę się odzywać w tej rozmowie.',
+        "released": 'Wróciłem i znów odpowiadam na pytania w tej rozmowie.',
+        "human_button": 'Porozmawiaj z człowiekiem',
+        "release_button": 'Pozwól botowi znów odpowiadać',
     },
     "ru": {
         "no_answer": "Я не нашёл этого в наших справочных статьях и не хочу гадать.",
@@ -98,6 +131,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Ваше сообщение было очень длинным, поэтому я прочитал только его начало.",
         "refusal": "Я не могу раскрывать свои внутренние инструкции, но с радостью помогу с вашим вопросом.",
         "sources": "Источники",
+        "handoff_done": 'Я позвал нашу службу поддержки. Сотрудник ответит здесь; до тех пор я не буду вмешиваться в этот разговор.',
+        "released": 'Я снова здесь и буду отвечать на вопросы в этом разговоре.',
+        "human_button": 'Связаться с сотрудником',
+        "release_button": 'Разрешить боту отвечать снова',
     },
     "uk": {
         "no_answer": "Я не знайшов цього в наших довідкових статтях і не хочу вгадувати.",
@@ -107,6 +144,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Ваше повідомлення було дуже довгим, тому я прочитав лише його початок.",
         "refusal": "Я не можу розкривати свої внутрішні інструкції, але радо допоможу з вашим запитанням.",
         "sources": "Джерела",
+        "handoff_done": 'Я покликав нашу службу підтримки. Співробітник відповість тут; доти я не втручатимусь у цю розмову.',
+        "released": 'Я знову тут і відповідатиму на запитання в цій розмові.',
+        "human_button": "Зв'язатися зі співробітником",
+        "release_button": 'Дозволити боту знову відповідати',
     },
     "tr": {
         "no_answer": "Bunu yardım makalelerimizde bulamadım ve tahmin yürütmek istemiyorum.",
@@ -116,6 +157,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Mesajınız çok uzundu, bu yüzden yalnızca ilk kısmını okudum.",
         "refusal": "İç talimatlarımı paylaşamam ama sorunuzda memnuniyetle yardımcı olurum.",
         "sources": "Kaynaklar",
+        "handoff_done": 'Destek ekibimizi çağırdım. Biri burada yanıt verecek; o zamana kadar bu konuşmada sessiz kalacağım.',
+        "released": 'Geri döndüm; bu konuşmadaki soruları yeniden yanıtlayacağım.',
+        "human_button": 'Bir insanla konuş',
+        "release_button": 'Bot yeniden yanıtlasın',
     },
     "ar": {
         "no_answer": "لم أجد هذا في مقالات المساعدة لدينا، وأفضّل ألا أخمّن.",
@@ -125,6 +170,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "كانت رسالتك طويلة جدًا، لذلك قرأت الجزء الأول منها فقط.",
         "refusal": "لا يمكنني مشاركة تعليماتي الداخلية، لكن يسعدني مساعدتك في سؤالك.",
         "sources": "المصادر",
+        "handoff_done": 'طلبت من فريق الدعم الانضمام. سيرد عليك أحدهم هنا، وحتى ذلك الحين لن أتدخل في هذه المحادثة.',
+        "released": 'عدت وسأجيب عن الأسئلة في هذه المحادثة مجددًا.',
+        "human_button": 'التحدث إلى موظف',
+        "release_button": 'السماح للبوت بالرد مجددًا',
     },
     "hi": {
         "no_answer": "मुझे यह हमारे सहायता लेखों में नहीं मिला, और मैं अनुमान नहीं लगाना चाहता।",
@@ -134,6 +183,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "आपका संदेश बहुत लंबा था, इसलिए मैंने केवल पहला हिस्सा पढ़ा।",
         "refusal": "मैं अपने आंतरिक निर्देश साझा नहीं कर सकता, लेकिन आपके सवाल में ख़ुशी से मदद करूँगा।",
         "sources": "स्रोत",
+        "handoff_done": 'मैंने हमारी सहायता टीम को बुलाया है। कोई यहीं जवाब देगा; तब तक मैं इस बातचीत में चुप रहूँगा।',
+        "released": 'मैं वापस आ गया हूँ और इस बातचीत में फिर से सवालों के जवाब दूँगा।',
+        "human_button": 'किसी व्यक्ति से बात करें',
+        "release_button": 'बॉट को फिर से जवाब देने दें',
     },
     "ja": {
         "no_answer": "ヘルプ記事の中にこの件に関する情報が見つかりませんでした。推測でお答えすることは控えます。",
@@ -143,6 +196,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "メッセージが非常に長かったため、最初の部分のみを読みました。",
         "refusal": "内部の指示内容はお伝えできませんが、ご質問には喜んでお答えします。",
         "sources": "参照元",
+        "handoff_done": 'サポートチームに連絡しました。担当者がこちらで返信します。それまでこの会話では応答を控えます。',
+        "released": 'この会話での回答を再開しました。',
+        "human_button": '担当者と話す',
+        "release_button": 'ボットの回答を再開する',
     },
     "ko": {
         "no_answer": "도움말 문서에서 이 내용을 찾지 못했습니다. 추측으로 답변드리지는 않겠습니다.",
@@ -152,6 +209,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "메시지가 너무 길어서 앞부분만 읽었습니다.",
         "refusal": "내부 지침은 공유할 수 없지만, 질문에는 기꺼이 도와드리겠습니다.",
         "sources": "출처",
+        "handoff_done": '지원팀에 연락했습니다. 담당자가 여기에서 답변드릴 예정이며, 그때까지 이 대화에서는 응답하지 않겠습니다.',
+        "released": '다시 돌아왔습니다. 이 대화의 질문에 다시 답변하겠습니다.',
+        "human_button": '상담원과 대화하기',
+        "release_button": '봇 응답 다시 켜기',
     },
     "zh": {
         "no_answer": "我在帮助文章中没有找到相关内容，不想随意猜测。",
@@ -161,6 +222,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "您的消息太长了，我只阅读了开头部分。",
         "refusal": "我无法分享内部指令，但很乐意帮您解答问题。",
         "sources": "来源",
+        "handoff_done": '我已通知客服团队，会有工作人员在这里回复您。在此之前，我不会在此对话中发言。',
+        "released": '我回来了，将继续回答此对话中的问题。',
+        "human_button": '转人工客服',
+        "release_button": '让机器人重新回答',
     },
     "vi": {
         "no_answer": "Tôi không tìm thấy thông tin này trong các bài viết trợ giúp và tôi không muốn đoán.",
@@ -170,6 +235,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Tin nhắn của bạn rất dài nên tôi chỉ đọc phần đầu.",
         "refusal": "Tôi không thể chia sẻ hướng dẫn nội bộ, nhưng rất sẵn lòng giúp bạn với câu hỏi.",
         "sources": "Nguồn",
+        "handoff_done": 'Tôi đã mời đội hỗ trợ tham gia. Sẽ có người trả lời bạn tại đây; cho đến lúc đó tôi sẽ không trả lời trong cuộc trò chuyện này.',
+        "released": 'Tôi đã quay lại và sẽ tiếp tục trả lời các câu hỏi trong cuộc trò chuyện này.',
+        "human_button": 'Nói chuyện với nhân viên',
+        "release_button": 'Để bot trả lời lại',
     },
     "id": {
         "no_answer": "Saya tidak menemukan hal ini di artikel bantuan kami, dan saya tidak ingin menebak.",
@@ -179,6 +248,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Pesan Anda sangat panjang, jadi saya hanya membaca bagian awalnya.",
         "refusal": "Saya tidak dapat membagikan instruksi internal saya, tetapi dengan senang hati membantu pertanyaan Anda.",
         "sources": "Sumber",
+        "handoff_done": 'Saya sudah meminta tim dukungan kami bergabung. Seseorang akan membalas di sini; sampai saat itu saya tidak akan menjawab di percakapan ini.',
+        "released": 'Saya kembali dan akan menjawab pertanyaan di percakapan ini lagi.',
+        "human_button": 'Bicara dengan petugas',
+        "release_button": 'Biarkan bot menjawab lagi',
     },
     "sv": {
         "no_answer": "Jag hittade inte detta i våra hjälpartiklar och vill hellre inte gissa.",
@@ -188,6 +261,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "Ditt meddelande var mycket långt, så jag läste bara den första delen.",
         "refusal": "Jag kan inte dela mina interna instruktioner, men hjälper gärna till med din fråga.",
         "sources": "Källor",
+        "handoff_done": 'Jag har bett vårt supportteam att hoppa in. Någon svarar här; tills dess håller jag tyst i den här konversationen.',
+        "released": 'Jag är tillbaka och svarar på frågor i den här konversationen igen.',
+        "human_button": 'Prata med en människa',
+        "release_button": 'Låt boten svara igen',
     },
     "he": {
         "no_answer": "לא מצאתי את זה במאמרי העזרה שלנו, ואני מעדיף לא לנחש.",
@@ -197,6 +274,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "truncated": "ההודעה שלך הייתה ארוכה מאוד, ולכן קראתי רק את החלק הראשון.",
         "refusal": "אינני יכול לשתף את ההנחיות הפנימיות שלי, אבל אשמח לעזור בשאלתך.",
         "sources": "מקורות",
+        "handoff_done": 'ביקשתי מצוות התמיכה להצטרף. מישהו יענה כאן; עד אז לא אגיב בשיחה הזו.',
+        "released": 'חזרתי ואענה שוב על שאלות בשיחה הזו.',
+        "human_button": 'לדבר עם נציג',
+        "release_button": 'לאפשר לבוט לענות שוב',
     },
 }
 

@@ -51,6 +51,14 @@ def test_the_shipped_config_yaml_is_valid_and_matches_the_defaults():
     ({"prompt": {"system": "Hi {name}"}}, "prompt.system", "{product} and {language}"),
     ({"history": {"max_turns": -1}}, "history.max_turns", "0 or more"),
     ({"adapters": {"terminal": {"enabled": 1}}}, "adapters.terminal.enabled", "true or false"),
+    ({"adapters": {"slack": {"mode": "rtm"}}}, "adapters.slack.mode", "socket or http"),
+    ({"adapters": {"slack": {"bot_token_env": "xoxb-123"}}}, "adapters.slack.bot_token_env",
+     "name of an environment variable"),
+    ({"adapters": {"slack": {"update_interval": 0.2}}}, "adapters.slack.update_interval",
+     "at least 1 second"),
+    ({"adapters": {"slack": {"support_channels": ["#help"]}}},
+     "adapters.slack.support_channels[0]", "channel id"),
+    ({"adapters": {"slack": {"http_port": 70000}}}, "adapters.slack.http_port", "port"),
     (["not", "a", "mapping"], "", "mapping"),
 ])
 def test_a_bad_config_names_the_key_and_the_problem(tmp_path, data, key, words):
@@ -75,7 +83,8 @@ def test_invalid_yaml_and_a_missing_file_are_reported(tmp_path):
 def test_a_language_beyond_the_shipped_ones_works_with_its_texts(tmp_path):
     (tmp_path / "knowledge").mkdir()
     texts = {k: f"{k} in Bulgarian" for k in
-             ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources")}
+             ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources",
+              "handoff_done", "released", "human_button", "release_button")}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({"languages": ["en", "bg"], "texts": {"bg": texts}}))
     config = load_config(path)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
-from bot.history import ConversationKey, History, Turn
+import sqlite_utils
+
+from bot.history import ConversationKey, History, Turn, migrations
 from bot.knowledge import Source
 
 
@@ -47,10 +48,22 @@ def test_conversations_are_kept_apart(tmp_path):
 def test_schema_comes_from_migrations_and_uses_wal(tmp_path):
     History(tmp_path / "history.db").close()
     History(tmp_path / "history.db").close()  # applying twice changes nothing
-    conn = sqlite3.connect(tmp_path / "history.db")
-    applied = conn.execute("SELECT migration_set, name FROM _sqlite_migrations").fetchall()
-    assert applied == [("babeldesk.history", "create_conversations_and_turns")]
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db = sqlite_utils.Database(tmp_path / "history.db")
+    assert migrations.pending(db) == []
+    assert [m.name for m in migrations.applied(db)] == [
+        "create_conversations_and_turns", "add_feedback_and_handoffs", "add_seen_events"]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"conversations", "turns", "feedback", "handoffs", "seen_events"} <= set(
+        db.table_names())
+
+
+def test_a_platform_event_is_claimed_once(tmp_path):
+    history = History(tmp_path / "history.db")
+    assert history.claim_event("slack", "C1:1700000000.000100")
+    assert not history.claim_event("slack", "C1:1700000000.000100")
+    assert history.claim_event("discord", "C1:1700000000.000100")
+    history.close()
+    assert not History(tmp_path / "history.db").claim_event("slack", "C1:1700000000.000100")
 
 
 def test_retention_by_age_and_by_turns(tmp_path):
@@ -81,4 +94,34 @@ def test_forget_a_channel_or_a_user(tmp_path):
     assert history.forget(user="alice") == 2
     assert [t.text for t in history.recent(c2)] == ["d", "ok"]
     assert history.language(c1) is None
+    history.close()
+
+
+def test_feedback_is_stored_with_the_answer_and_replaced_by_a_second_vote(tmp_path):
+    history = History(tmp_path / "history.db")
+    key = ConversationKey("slack", "T1", "C1", "")
+    turn_id = history.add_exchange(key, Turn("user", "q", "U1"), Turn("assistant", "a", "U1"))
+    assert history.turn(turn_id).text == "a"
+    assert history.add_feedback(turn_id, "U1", 1)
+    assert history.add_feedback(turn_id, "U2", -1)
+    assert history.add_feedback(turn_id, "U1", -1)
+    assert history.feedback(turn_id) == {"U1": -1, "U2": -1}
+    assert not history.add_feedback(turn_id - 1, "U1", 1)  # a question, not an answer
+    assert not history.add_feedback(9999, "U1", 1)
+    assert history.forget(channel="C1") == 2
+    assert history.feedback(turn_id) == {}
+    history.close()
+
+
+def test_handoff_is_kept_until_released_and_survives_reopening(tmp_path):
+    history = History(tmp_path / "history.db")
+    key = ConversationKey("discord", "G1", "C1", "th")
+    assert history.hand_off(key, "U1")
+    assert not history.hand_off(key, "U2")
+    history.close()
+    history = History(tmp_path / "history.db")
+    assert history.is_handed_off(key)
+    assert not history.is_handed_off(ConversationKey("discord", "G1", "C1", "other"))
+    assert history.release(key) and not history.release(key)
+    assert not history.is_handed_off(key)
     history.close()

@@ -9,7 +9,7 @@ import pytest
 from helpers import wait_until
 
 from bot.config import Config
-from bot.knowledge import KnowledgeBase, pack, parse_file
+from bot.knowledge import KnowledgeBase, parse_file
 from bot.language import LanguageDetector
 
 
@@ -56,13 +56,6 @@ def test_markdown_is_split_at_headings_within_the_size_bound(detector):
     assert all(p.title == "Guide" for p in passages)
     code_passages = [p for p in passages if p.heading == "Code"]
     assert len(code_passages) == 1 and code_passages[0].text == code
-
-
-def test_pack_cuts_oversized_paragraphs_at_sentences():
-    para = "First sentence here. " * 30
-    chunks = pack([para.strip()], 100)
-    assert all(len(c) <= 100 for c in chunks)
-    assert all(c.rstrip().endswith(".") for c in chunks)
 
 
 def test_faq_and_text_files_are_parsed(detector):

@@ -217,3 +217,25 @@ async def test_bad_input_never_crashes_and_loses_nothing(core):
     assert len(turns) >= stored
     assert turns[0].text == "How do I reset my password?"
     assert all(len(t.text) <= core.config.prompt.max_message_chars for t in turns)
+
+
+async def test_a_handed_off_conversation_stays_silent_until_released(core):
+    asking = message("How do I get a refund?", channel="handoff", thread="t")
+    answer = await core.pipeline.respond(asking)
+    assert answer.turn_id and await core.pipeline.record_feedback(answer.turn_id, "U1", -1)
+    assert core.history.feedback(answer.turn_id) == {"U1": -1}
+
+    said = await core.pipeline.hand_off(asking)
+    assert said == core.pipeline.texts.get("handoff_done", "en")
+    quiet = await core.pipeline.respond(message("Hello? Anyone?", channel="handoff", thread="t"))
+    assert quiet.silent and quiet.text == ""
+    elsewhere = await core.pipeline.respond(message("How do I get a refund?", channel="other"))
+    assert elsewhere.kind == "answer"
+    stored = core.history.count(asking.key)
+
+    assert await core.pipeline.release(asking.key) == core.pipeline.texts.get("released", "en")
+    assert await core.pipeline.release(asking.key) == ""
+    back = await core.pipeline.respond(message("How do I get a refund?", channel="handoff",
+                                               thread="t"))
+    assert back.kind == "answer"
+    assert core.history.count(asking.key) == stored + 2

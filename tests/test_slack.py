@@ -1,0 +1,287 @@
+"""The Slack adapter: real slack-bolt and slack_sdk against a fake Slack on 127.0.0.1, with the
+real model answering."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+
+import aiohttp
+import pytest
+from fake_slack import (BOT_USER, FakeSlack, app_mention, block_action, bot_message,
+                        envelope, im_message, message_changed, message_event)
+from slack_sdk.signature import SignatureVerifier
+
+from adapters.slack import SlackAdapter
+from bot.core import open_core
+from bot.errors import AdapterError
+
+pytestmark = pytest.mark.model
+
+SUPPORT = "C0HELPDESK"
+MENTION = "<!subteam^S0SUPPORT>"
+
+
+@pytest.fixture
+async def fake():
+    server = await FakeSlack().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def slack_core(write_config, engine):
+    config = write_config(model={"max_tokens": 96}, adapters={"slack": {
+        "support_channels": [SUPPORT], "handoff_mention": MENTION}})
+    core = open_core(config, engine=engine, watch=False)
+    yield core
+    core.close()
+
+
+def slack_config(core, fake, **changes):
+    return dataclasses.replace(core.config.adapters.slack, api_url=fake.api_url, **changes)
+
+
+@pytest.fixture
+async def adapter(fake, slack_core):
+    adapter = SlackAdapter(slack_core.pipeline, slack_config(slack_core, fake), "xoxb-test",
+                           app_token="xapp-test")
+    await adapter.start()
+    await fake.wait_for_socket()
+    yield adapter
+    await adapter.stop()
+
+
+def final_updates(fake):
+    return [c for c in fake.calls_to("chat.update") if c.params.get("blocks")]
+
+
+def actions_of(call):
+    return next((b for b in call.params["blocks"] if b["type"] == "actions"), None)
+
+
+async def settle(fake, envelope_ids, seconds=1.0):
+    """Wait until every envelope was acknowledged, then a little longer for any reply."""
+    await fake.wait_for(lambda: all(e in fake.ack_times for e in envelope_ids), timeout=10)
+    await asyncio.sleep(seconds)
+
+
+async def test_a_mention_streams_an_answer_into_its_thread_once(fake, adapter, slack_core):
+    event = app_mention("How do I get a refund for my kettle?", channel="C0GENERAL1",
+                        ts="1700001000.000100")
+    body = envelope(event, event_id="Ev0MENTION1")
+    first = await fake.push(body)
+    # The same message also arrives as a plain message event, and Slack retries the mention.
+    await fake.push(envelope(message_event(event["text"], channel="C0GENERAL1",
+                                           ts=event["ts"])))
+    retry = await fake.push(body, retry=1)
+    await fake.wait_for(lambda: final_updates(fake))
+    await settle(fake, [first, retry])
+
+    assert fake.ack_times[first] - fake.push_times[first] < 3
+    posts = fake.calls_to("chat.postMessage")
+    assert len(posts) == 1, [p.params for p in posts]
+    placeholder = posts[0]
+    assert placeholder.params["channel"] == "C0GENERAL1"
+    assert placeholder.params["thread_ts"] == event["ts"]
+    updates = fake.calls_to("chat.update")
+    assert all(u.params["ts"] == placeholder.result["ts"] for u in updates)
+    assert all(u.params["channel"] == "C0GENERAL1" for u in updates)
+    assert len(updates) >= 2, "expected streaming edits before the final answer"
+    times = [placeholder.at] + [u.at for u in updates]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.95, gaps  # at most one edit per second
+    final = updates[-1]
+    assert final is final_updates(fake)[-1]
+    assert final.params["text"] and "…" not in final.params["text"][-2:]
+    context = next(b for b in final.params["blocks"] if b["type"] == "context")
+    assert "en/" in context["elements"][0]["text"]
+    buttons = {e["action_id"]: e["value"] for e in actions_of(final)["elements"]}
+    assert set(buttons) == {"babeldesk_up", "babeldesk_down", "babeldesk_handoff"}
+    turn = slack_core.history.turn(int(buttons["babeldesk_up"]))
+    assert turn.role == "assistant" and turn.text.strip()
+    assert slack_core.history.count(
+        adapter.message_for(event, body).key) == 2
+
+
+async def test_bots_edits_own_messages_and_unaddressed_chatter_get_no_answer(fake, adapter):
+    noise = [
+        bot_message("I am another bot. How do I reset my password?"),
+        message_changed("How do I reset my password?"),
+        message_event("How do I reset my password?", user=BOT_USER, ts="1700006000.000100"),
+        message_event("How do I reset my password?", channel="C0RANDOM01",
+                      ts="1700007000.000100"),
+        message_event("How do I reset my password?", channel="C0RANDOM01",
+                      ts="1700007100.000100", thread_ts="1700007000.000100"),
+        {**message_event("joined", ts="1700008000.000100"), "subtype": "channel_join"},
+        {**message_event("set the topic", ts="1700009000.000100"), "subtype": "channel_topic"},
+        {"type": "message", "subtype": "message_deleted", "hidden": True,
+         "channel": SUPPORT, "ts": "1700009100.000100", "deleted_ts": "1700002000.000100",
+         "event_ts": "1700009100.000100", "channel_type": "channel",
+         "previous_message": {"type": "message", "user": "U0CUSTOMER", "text": "hi",
+                              "ts": "1700002000.000100"}},
+    ]
+    ids = [await fake.push(envelope(event)) for event in noise]
+    await settle(fake, ids, seconds=1.5)
+    assert fake.calls_to("chat.postMessage") == []
+    assert fake.calls_to("chat.update") == []
+
+
+async def test_support_channel_follow_ups_and_an_api_error(fake, adapter, slack_core):
+    fake.failing_channels.add("C0GONE0001")
+    broken = await fake.push(envelope(app_mention("How do I get a refund?",
+                                                  channel="C0GONE0001")))
+    await settle(fake, [broken], seconds=0.2)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+
+    top = message_event("How long does delivery take?", channel=SUPPORT,
+                        ts="1700010000.000100")
+    await fake.push(envelope(top))
+    await fake.wait_for(lambda: len(final_updates(fake)) == 1)
+    follow_up = message_event("And how much does express delivery cost?", channel=SUPPORT,
+                              ts="1700010050.000100", thread_ts=top["ts"])
+    await fake.push(envelope(follow_up))
+    await fake.wait_for(lambda: len(final_updates(fake)) == 2)
+    posts = [p for p in fake.calls_to("chat.postMessage")
+             if p.params["channel"] == SUPPORT]
+    assert [p.params["thread_ts"] for p in posts] == [top["ts"], top["ts"]]
+    key = adapter.message_for(follow_up, envelope(follow_up)).key
+    assert slack_core.history.count(key) == 4  # one conversation: the thread
+
+
+async def test_a_direct_message_after_a_rate_limit(fake, adapter):
+    fake.rate_limits["chat.postMessage"] = 1
+    dm = im_message("¿Cuánto tarda el envío?")
+    await fake.push(envelope(dm))
+    await fake.wait_for(lambda: final_updates(fake))
+    posts = fake.calls_to("chat.postMessage")
+    assert len(posts) == 2  # the 429, then the retry
+    assert posts[1].at - posts[0].at >= 1.0  # Retry-After: 1 honoured
+    assert posts[1].params["channel"] == "D0DIRECT01"
+    assert "thread_ts" not in posts[1].params  # a DM is answered in the DM itself
+    context = next(b for b in final_updates(fake)[-1].params["blocks"]
+                   if b["type"] == "context")
+    assert context["elements"][0]["text"].startswith("*Fuentes:*")
+
+
+async def test_buttons_store_feedback_and_hand_off_until_released(fake, adapter, slack_core):
+    question = app_mention("How do I get a refund?", ts="1700020000.000100")
+    await fake.push(envelope(question))
+    await fake.wait_for(lambda: final_updates(fake))
+    final = final_updates(fake)[-1]
+    turn_id = actions_of(final)["elements"][0]["value"]
+    answer_ts = final.params["ts"]
+
+    await fake.push(block_action("babeldesk_down", turn_id, question["channel"], answer_ts,
+                                 question["ts"]), kind="interactive")
+    await fake.wait_for(lambda: slack_core.history.feedback(int(turn_id)) == {"U0CUSTOMER": -1})
+
+    await fake.push(block_action("babeldesk_handoff", turn_id, question["channel"], answer_ts,
+                                 question["ts"]), kind="interactive")
+    await fake.wait_for(lambda: any(MENTION in p.params.get("text", "")
+                                    for p in fake.calls_to("chat.postMessage")))
+    handoff = fake.calls_to("chat.postMessage")[-1]
+    assert handoff.params["thread_ts"] == question["ts"]
+    assert slack_core.pipeline.texts.get("handoff_done", "en") in handoff.params["text"]
+
+    calls = len(fake.calls)
+    quiet = await fake.push(envelope(message_event(
+        "Hello? How do I get a refund?", channel=question["channel"], ts="1700020100.000100",
+        thread_ts=question["ts"])))
+    again = await fake.push(envelope(app_mention(
+        "How do I get a refund?", channel=question["channel"], ts="1700020200.000100",
+        thread_ts=question["ts"])))
+    await settle(fake, [quiet, again], seconds=1.0)
+    assert len(fake.calls) == calls  # silent while people handle the thread
+
+    await fake.push(block_action("babeldesk_release", "release", question["channel"],
+                                 handoff.result["ts"], question["ts"], user="U0AGENT001"),
+                    kind="interactive")
+    released = slack_core.pipeline.texts.get("released", "en")
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage")[-1].params["text"]
+                        == released)
+    await fake.push(envelope(message_event("And how long does the refund take?",
+                                           channel=question["channel"], ts="1700020300.000100",
+                                           thread_ts=question["ts"])))
+    await fake.wait_for(lambda: len(final_updates(fake)) == 2)
+
+
+async def test_release_by_mention(fake, adapter, slack_core):
+    from helpers import message
+
+    thread = "1700030000.000100"
+    person = message("x", platform="slack", workspace="T0KETTLE01", channel=SUPPORT,
+                     thread=thread)
+    await slack_core.pipeline.hand_off(person)
+    await fake.push(envelope(app_mention("release", channel=SUPPORT, ts="1700030100.000100",
+                                         thread_ts=thread)))
+    released = slack_core.pipeline.texts.get("released", "en")
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"), timeout=10)
+    assert fake.calls_to("chat.postMessage")[0].params["text"] == released
+    assert not slack_core.history.is_handed_off(person.key)
+
+
+async def test_http_events_api(fake, slack_core):
+    secret = "8f742231b10e8888abcd99yyyzzz85a5"
+    config = slack_config(slack_core, fake, mode="http", http_host="127.0.0.1", http_port=0)
+    adapter = SlackAdapter(slack_core.pipeline, config, "xoxb-test", signing_secret=secret)
+    await adapter.start()
+    url = f"http://127.0.0.1:{adapter.http_port}/slack/events"
+    verifier = SignatureVerifier(secret)
+
+    async def post(payload, signed=True, retry=None):
+        body = json.dumps(payload)
+        stamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": stamp,
+                   "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body)
+                   if signed else "v0=" + "0" * 64}
+        if retry:
+            headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason":
+                            "http_timeout"})
+        start = time.monotonic()
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, data=body, headers=headers) as response:
+                return response.status, await response.text(), time.monotonic() - start
+
+    try:
+        status, text, _ = await post({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
+                                      "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                                      "type": "url_verification"})
+        assert status == 200
+        assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in text
+
+        event = envelope(app_mention("How do I reset my password?", ts="1700040000.000100"))
+        status, _, _ = await post(event, signed=False)
+        assert status == 401
+        status, _, elapsed = await post(event)
+        assert status == 200 and elapsed < 3  # acknowledged before the answer is written
+        status, _, _ = await post(event, retry=1)
+        assert status == 200
+        await fake.wait_for(lambda: final_updates(fake))
+        await asyncio.sleep(1.0)
+        assert len(fake.calls_to("chat.postMessage")) == 1
+    finally:
+        await adapter.stop()
+
+
+async def test_missing_and_rejected_tokens_are_one_clear_line(fake, slack_core, monkeypatch):
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    with pytest.raises(AdapterError, match="set SLACK_BOT_TOKEN and SLACK_APP_TOKEN"):
+        SlackAdapter.from_config(slack_core.config, slack_core.pipeline)
+
+    fake.rejected_tokens.add("xoxb-revoked")
+    adapter = SlackAdapter(slack_core.pipeline, slack_config(slack_core, fake), "xoxb-revoked",
+                           app_token="xapp-test")
+    with pytest.raises(AdapterError, match="rejected the bot token in SLACK_BOT_TOKEN: "
+                                           "invalid_auth"):
+        await adapter.start()
+
+    fake.rejected_tokens.add("xapp-revoked")
+    adapter = SlackAdapter(slack_core.pipeline, slack_config(slack_core, fake), "xoxb-test",
+                           app_token="xapp-revoked")
+    with pytest.raises(AdapterError, match="rejected the app-level token in SLACK_APP_TOKEN"):
+        await adapter.start()
+    await adapter.stop()
