@@ -26,6 +26,8 @@ from bot.message import Answer, Attachment, Message
 from bot.pipeline import Pipeline
 from bot.text import split_message
 
+from . import Handlers
+
 log = logging.getLogger(__name__)
 
 #: a section block holds at most 3,000 characters
@@ -69,6 +71,7 @@ class SlackAdapter:
         self.http_port: int | None = None
         self._handler: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
+        self.handlers = Handlers()
         self._register()
 
     @classmethod
@@ -137,9 +140,15 @@ class SlackAdapter:
         return await to_aiohttp_response(response)
 
     async def stop(self) -> None:
+        # Close the event source first; the answers in progress still post through the Web
+        # API, which needs no connection of its own.
         if self._handler:
             await self._handler.close_async()
             self._handler = None
+        if self._runner:
+            for site in list(self._runner.sites):
+                await site.stop()
+        await self.handlers.wait(self.pipeline.config.server.shutdown_grace + 15)
         if self._runner:
             await self._runner.cleanup()
             self._runner = None
@@ -175,7 +184,8 @@ class SlackAdapter:
     async def _guard(self, work) -> None:
         """One message's failure is logged; the bot carries on with the next."""
         try:
-            await work
+            with self.handlers.track():
+                await work
         except SlackApiError as exc:
             log.error("slack: API error %s", exc.response.get("error", exc))
         except Exception:

@@ -18,7 +18,8 @@ from .errors import BabeldeskError, ConfigError
 log = logging.getLogger("babeldesk")
 
 COMMANDS = {
-    "run": "answer on every chat platform whose credentials are set (Slack) until stopped",
+    "run": "answer on every chat platform whose credentials are set (Slack, Discord, HTTP) "
+           "until stopped, with /healthz and /metrics",
     "chat": "talk to babeldesk in this terminal (streams answers, shows language and sources)",
     "ask": "answer one question and exit; --json for scripts",
     "index": "index the knowledge folder and report every file",
@@ -172,10 +173,15 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     ok = True
     print(f"config     ok: {config.origin}")
     try:
-        path = resolve_model(config.model, config.models_dir, download=False)
-        engine = load_engine(config) if args.load else None
-        detail = f", loads: {engine.name}, n_ctx {engine.n_ctx}" if engine else ""
-        print(f"model      ok: {path}{detail}")
+        if config.model.backend == "openai":
+            engine = load_engine(config)
+            engine.check()
+            print(f"model      ok: {engine.name} at {engine.base_url}")
+        else:
+            path = resolve_model(config.model, config.models_dir, download=False)
+            engine = load_engine(config) if args.load else None
+            detail = f", loads: {engine.name}, n_ctx {engine.n_ctx}" if engine else ""
+            print(f"model      ok: {path}{detail}")
     except BabeldeskError as exc:
         ok = False
         print(f"model      FAIL: {exc}")

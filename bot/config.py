@@ -44,7 +44,9 @@ def positive(key: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    #: embedded | path | huggingface
+    #: llama (a GGUF file run in this process) or openai (an OpenAI-compatible server)
+    backend: str = "llama"
+    #: embedded | path | huggingface, for the llama backend
     source: str = "embedded"
     #: a GGUF file, when source is `path`
     path: Path | None = None
@@ -53,6 +55,8 @@ class ModelConfig:
     file: str | None = None
     #: environment variable holding a Hugging Face token, for gated repositories
     token_env: str | None = "HF_TOKEN"
+    #: the GGUF's expected sha256, checked once (path and huggingface sources)
+    sha256: str | None = None
     n_ctx: int = 4096
     #: 0 means one thread per core
     threads: int = 0
@@ -61,14 +65,46 @@ class ModelConfig:
     temperature: float = 0.2
     #: a llama-cpp-python chat format name; empty uses the chat template inside the GGUF
     chat_format: str | None = None
+    #: the server's base URL, for the openai backend (vLLM, llama.cpp server, Ollama, Mistral)
+    base_url: str | None = None
+    #: the model name the server knows, for the openai backend
+    name: str | None = None
+    #: environment variable holding the server's API key (none needed for a local server)
+    api_key_env: str | None = "BABELDESK_MODEL_API_KEY"
+    #: seconds to wait for the server to connect and to send the next piece of an answer
+    timeout: float = 60.0
+    #: retries of a request that failed to connect, timed out, or got 429 or 5xx
+    retries: int = 2
+    #: answers generated at once; 1 for the llama backend, more for a server that batches
+    parallel: int = 1
 
     def validate(self, key: str) -> None:
+        check(self.backend in ("llama", "openai"), f"{key}.backend",
+              f"must be llama or openai, got {self.backend!r}")
+        positive(f"{key}.timeout", self.timeout)
+        check(self.retries >= 0, f"{key}.retries", "must be 0 or more")
+        check(1 <= self.parallel <= 64, f"{key}.parallel", "must be between 1 and 64")
+        if self.backend == "openai":
+            check(bool(self.base_url) and self.base_url.startswith(("http://", "https://")),
+                  f"{key}.base_url", "must be the server's http(s) URL, like "
+                  "http://127.0.0.1:8000/v1, when backend is 'openai'")
+            check(bool(self.name), f"{key}.name",
+                  "must name the server's model (like mistral-small-latest) when backend is "
+                  "'openai'")
+            _check_env_name(f"{key}.api_key_env", self.api_key_env, False)
+        else:
+            check(self.parallel == 1, f"{key}.parallel",
+                  "must be 1 for the llama backend (one model in this process answers one "
+                  "message at a time)")
+        check(self.sha256 is None or (len(self.sha256) == 64 and all(
+            c in "0123456789abcdef" for c in self.sha256.lower())), f"{key}.sha256",
+            "must be 64 hexadecimal digits")
         check(self.source in ("embedded", "path", "huggingface"), f"{key}.source",
               f"must be one of embedded, path, huggingface; got {self.source!r}")
-        if self.source == "path":
+        if self.backend == "llama" and self.source == "path":
             check(self.path is not None, f"{key}.path", "is required when source is 'path'")
             check(self.path.is_file(), f"{key}.path", f"no such file: {self.path}")
-        if self.source == "huggingface":
+        if self.backend == "llama" and self.source == "huggingface":
             check(bool(self.repo), f"{key}.repo", "is required when source is 'huggingface'")
             check(bool(self.file), f"{key}.file", "is required when source is 'huggingface'")
             check(self.file.endswith(".gguf"), f"{key}.file", "must name a .gguf file")
@@ -204,13 +240,75 @@ class SlackConfig:
 
 
 @dataclass(frozen=True)
+class DiscordConfig:
+    enabled: bool = True
+    #: environment variable holding the bot token
+    token_env: str = "DISCORD_BOT_TOKEN"
+    #: answer direct messages
+    direct_messages: bool = True
+    #: channel ids where every message is answered, without a mention
+    support_channels: list[str] = field(default_factory=list)
+    #: in support channels, open a thread for each question and answer there
+    support_threads: bool = True
+    #: channel ids where the bot never speaks, not even when mentioned
+    ignore_channels: list[str] = field(default_factory=list)
+    #: role id mentioned when someone asks for a human
+    handoff_role: str = ""
+    #: seconds between two edits of a streaming answer
+    update_interval: float = 1.0
+
+    def validate(self, key: str) -> None:
+        _check_env_name(f"{key}.token_env", self.token_env, True)
+        check(self.update_interval >= 1.0, f"{key}.update_interval", "must be at least 1 second")
+        for name in ("support_channels", "ignore_channels"):
+            for i, channel in enumerate(getattr(self, name)):
+                check(channel.isdigit(), f"{key}.{name}[{i}]",
+                      f"must be a Discord channel id (digits), got {channel!r}")
+        check(not self.handoff_role or self.handoff_role.isdigit(), f"{key}.handoff_role",
+              f"must be a Discord role id (digits), got {self.handoff_role!r}")
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    #: a JSON API (POST /v1/messages) for scripts, web widgets and health probes that ask
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8090
+    #: when this environment variable is set, requests need "Authorization: Bearer <value>"
+    token_env: str | None = "BABELDESK_HTTP_TOKEN"
+
+    def validate(self, key: str) -> None:
+        check(0 <= self.port <= 65535, f"{key}.port", "must be a port number")
+        _check_env_name(f"{key}.token_env", self.token_env, False)
+
+
+@dataclass(frozen=True)
 class AdaptersConfig:
     terminal: TerminalConfig = field(default_factory=TerminalConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
 
     def validate(self, key: str) -> None:
         self.terminal.validate(f"{key}.terminal")
         self.slack.validate(f"{key}.slack")
+        self.discord.validate(f"{key}.discord")
+        self.http.validate(f"{key}.http")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    #: serve GET /healthz and GET /metrics (Prometheus) while `babeldesk run` runs
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    #: 0 takes any free port (the start-up line names it)
+    port: int = 8080
+    #: seconds that answers in progress may take to finish after SIGTERM before being cut
+    shutdown_grace: float = 20.0
+
+    def validate(self, key: str) -> None:
+        check(0 <= self.port <= 65535, f"{key}.port", "must be a port number")
+        check(self.shutdown_grace >= 0, f"{key}.shutdown_grace", "must be 0 or more seconds")
 
 
 @dataclass(frozen=True)
@@ -229,6 +327,7 @@ class Config:
     #: per-language overrides of the canned texts: {es: {handoff: "..."}}
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
     adapters: AdaptersConfig = field(default_factory=AdaptersConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
     #: where the config was read from; not a key
     origin: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
@@ -291,9 +390,11 @@ def _convert(tp: Any, value: Any, key: str, base: Path) -> Any:
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key, base)
     if origin is list:
-        check(isinstance(value, list) and all(isinstance(v, str) for v in value), key,
+        # Ids written without quotes (Discord snowflakes) arrive as integers: same thing.
+        check(isinstance(value, list) and all(isinstance(v, (str, int)) and
+                                              not isinstance(v, bool) for v in value), key,
               f"must be {_describe(tp)}, got {value!r}")
-        return list(value)
+        return [str(v) for v in value]
     if origin is dict:
         check(isinstance(value, dict), key, f"must be a mapping, got {value!r}")
         value_type = args[1]
@@ -310,6 +411,8 @@ def _convert(tp: Any, value: Any, key: str, base: Path) -> Any:
               f"must be a number, got {value!r}")
         return float(value)
     if tp is str:
+        if key.endswith(("_role", "_id")) and isinstance(value, int) and value > 0:
+            return str(value)  # an unquoted Discord id
         check(isinstance(value, str), key, f"must be a string, got {value!r}")
         return value
     if tp is Path:

@@ -7,8 +7,9 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from .config import Config
-from .engine import Engine, LlamaEngine, ModelQueue
+from .config import Config, read_secret
+from .engine import Engine, LlamaEngine, ModelQueue, OpenAIEngine
+from .errors import ConfigError, ModelError
 from .history import History
 from .knowledge import KnowledgeBase, SyncReport
 from .language import LanguageDetector
@@ -18,17 +19,35 @@ from .pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 
+def prepare_data_dir(config: Config) -> None:
+    """One clear line when the data directory (a volume, in a container) cannot be written."""
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        probe = config.data_dir / ".babeldesk-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError("data_dir", f"cannot write to {config.data_dir}: "
+                          f"{exc.strerror or exc} (in a container: is the data volume mounted "
+                          "and writable by the babeldesk user?)") from None
+
+
 def open_knowledge(config: Config, detector: LanguageDetector) -> KnowledgeBase:
+    prepare_data_dir(config)
     return KnowledgeBase(config.knowledge.path, config.data_dir / "knowledge.db", detector,
                          config.knowledge.chunk_chars)
 
 
 def open_history(config: Config) -> History:
+    prepare_data_dir(config)
     return History(config.data_dir / "history.db")
 
 
-def load_engine(config: Config, progress: Progress | None = None) -> LlamaEngine:
+def load_engine(config: Config, progress: Progress | None = None) -> Engine:
     cfg = config.model
+    if cfg.backend == "openai":
+        return OpenAIEngine(cfg.base_url, cfg.name, read_secret(cfg.api_key_env or ""),
+                            n_ctx=cfg.n_ctx, timeout=cfg.timeout, retries=cfg.retries)
     path = resolve_model(cfg, config.models_dir, progress)
     log.info("loading model %s", path)
     return LlamaEngine(path, n_ctx=cfg.n_ctx, threads=cfg.threads, gpu_layers=cfg.gpu_layers,
@@ -56,7 +75,7 @@ def open_core(config: Config, engine: Engine | None = None, watch: bool | None =
               index_progress: Callable[[int, int], None] | None = None) -> Core:
     """Everything the adapters need, ready to answer. `engine` replaces the configured model
     (a test's fake model, or one already loaded)."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(config)
     detector = LanguageDetector(config.languages, config.default_language)
     knowledge = open_knowledge(config, detector)
     report = knowledge.sync(full=True, progress=index_progress)
@@ -70,7 +89,13 @@ def open_core(config: Config, engine: Engine | None = None, watch: bool | None =
         knowledge.close()
         history.close()
         raise
-    queue = ModelQueue(engine)
+    if isinstance(engine, OpenAIEngine):
+        try:
+            engine.check()
+        except ModelError as exc:
+            # Answers fail (with an apology) until the server is back; the rest still runs.
+            log.error("%s; babeldesk starts anyway and answers once it is reachable", exc)
+    queue = ModelQueue(engine, workers=config.model.parallel)
     if watch if watch is not None else config.knowledge.watch:
         knowledge.watch(config.knowledge.watch_interval)
     pipeline = Pipeline(config, detector, knowledge, history, queue)

@@ -75,7 +75,71 @@ class LlamaEngine:
             stream.close()
 
 
-@dataclass
+class OpenAIEngine:
+    """A model behind an OpenAI-compatible chat completions API: vLLM, llama.cpp's server,
+    Ollama, or a hosted API such as Mistral's. For when the load outgrows one machine."""
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None,
+                 n_ctx: int = 32768, timeout: float = 60.0, retries: int = 2):
+        try:
+            import openai
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise ModelError(f"the openai package is not installed: {exc}") from exc
+        self._openai = openai
+        self.n_ctx = n_ctx
+        self.name = model
+        self.base_url = base_url
+        # The client retries connection errors, timeouts, 429 and 5xx with backoff, and
+        # honours Retry-After.
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "none",
+                                    timeout=openai.Timeout(timeout, connect=min(timeout, 10.0)),
+                                    max_retries=retries)
+
+    def count_tokens(self, text: str) -> int:
+        # The server's tokenizer is not reachable through this API. Three UTF-8 bytes per
+        # token over-counts English (about four) and matches CJK, so prompts never overflow.
+        return -(-len(text.encode("utf-8", errors="replace")) // 3)
+
+    def check(self) -> None:
+        """Fail with one clear line when the server is unreachable or lacks the model."""
+        try:
+            models = [m.id for m in self.client.models.list()]
+        except self._openai.APIStatusError as exc:
+            raise ModelError(f"the model server at {self.base_url} answered "
+                             f"{exc.status_code}: {exc.message}") from None
+        except self._openai.APIError as exc:
+            raise ModelError(f"cannot reach the model server at {self.base_url}: {exc}"
+                             ) from None
+        if models and self.name not in models:
+            log.warning("the model server at %s lists %s, not %s", self.base_url,
+                        ", ".join(models[:5]), self.name)
+
+    def generate(self, messages: list[dict], max_tokens: int, temperature: float,
+                 stop: Callable[[], bool]) -> Iterator[str]:
+        try:
+            stream = self.client.chat.completions.create(
+                model=self.name, messages=messages, max_tokens=max_tokens,
+                temperature=temperature, stream=True)
+        except self._openai.APIStatusError as exc:
+            raise ModelError(f"the model server answered {exc.status_code}: {exc.message}"
+                             ) from None
+        except self._openai.APIError as exc:
+            raise ModelError(f"the model server at {self.base_url} failed: {exc}") from None
+        try:
+            for chunk in stream:
+                if chunk.choices:
+                    text = chunk.choices[0].delta.content
+                    if text:
+                        yield text
+                if stop():
+                    break
+        except self._openai.APIError as exc:
+            raise ModelError(f"the model server at {self.base_url} broke off: {exc}") from None
+        finally:
+            stream.close()
+
+
+@dataclass(eq=False)
 class _Job:
     conversation: str
     messages: list[dict]
@@ -91,22 +155,32 @@ _DONE = object()
 
 
 class ModelQueue:
-    """Runs generations one at a time on a worker thread, taking conversations in turn."""
+    """Runs generations on worker threads (one for a local model), taking conversations in
+    turn."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, workers: int = 1):
         self.engine = engine
         self._queues: OrderedDict[str, deque[_Job]] = OrderedDict()
         self._cond = threading.Condition()
         self._closed = False
-        self._busy = False
-        self._worker = threading.Thread(target=self._run, name="babeldesk-model", daemon=True)
-        self._worker.start()
+        self._busy = 0
+        self._running: set[_Job] = set()
+        self._workers = [threading.Thread(target=self._run, name=f"babeldesk-model-{i}",
+                                          daemon=True) for i in range(workers)]
+        for worker in self._workers:
+            worker.start()
 
     @property
     def pending(self) -> int:
         """Generations waiting or running."""
         with self._cond:
-            return sum(len(q) for q in self._queues.values()) + int(self._busy)
+            return sum(len(q) for q in self._queues.values()) + self._busy
+
+    @property
+    def waiting(self) -> int:
+        """Generations waiting for their turn."""
+        with self._cond:
+            return sum(len(q) for q in self._queues.values())
 
     async def stream(self, conversation: str, messages: list[dict], max_tokens: int,
                      temperature: float) -> AsyncIterator[str]:
@@ -139,7 +213,8 @@ class ModelQueue:
             job = jobs.popleft()
             if jobs:  # the conversation's next message waits for every other conversation
                 self._queues[conversation] = jobs
-            self._busy = True
+            self._busy += 1
+            self._running.add(job)
             return job
 
     def _run(self) -> None:
@@ -152,7 +227,8 @@ class ModelQueue:
                     self._generate(job)
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._busy -= 1
+                    self._running.discard(job)
 
     def _generate(self, job: _Job) -> None:
         def send(item: object) -> None:
@@ -170,9 +246,27 @@ class ModelQueue:
             log.exception("generation failed for %s", job.conversation)
             send(exc if isinstance(exc, ModelError) else ModelError(f"generation failed: {exc}"))
 
+    def cut(self) -> None:
+        """End every answer now: waiting ones get no text, running ones stop at the next
+        token. For a shutdown that cannot wait any longer."""
+        with self._cond:
+            jobs = [job for queue in self._queues.values() for job in queue]
+            self._queues.clear()
+            running = list(self._running)
+        for job in running:
+            job.cancelled.set()
+        for job in jobs:
+            job.cancelled.set()
+            try:
+                job.loop.call_soon_threadsafe(job.out.put_nowait, _DONE)
+            except RuntimeError:
+                pass
+
     def close(self, timeout: float = 30.0) -> None:
         """Finish the queued work, then stop the worker."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._worker.join(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -261,13 +261,32 @@ class KnowledgeBase:
             db["passages"].enable_fts(["terms"], create_triggers=True,
                                       tokenize="unicode61 remove_diacritics 0")
         self._stats = {row["path"]: (row["size"], row["mtime_ns"]) for row in db["files"].rows}
+        self.unreadable: set[str] = set()
+        self._reported: set[tuple[str, int]] = set()
 
     # -- keeping in step with the folder --
 
     def scan(self) -> dict[str, tuple[int, int]]:
-        """Every knowledge file under the folder, as relative path → (size, mtime_ns)."""
+        """Every knowledge file under the folder, as relative path → (size, mtime_ns).
+
+        Folders that cannot be listed are in `self.unreadable` (relative, "" for the knowledge
+        folder itself): what was indexed from them is kept, not deleted.
+        """
         found = {}
-        for root, dirs, files in os.walk(self.folder):
+        unreadable: set[str] = set()
+
+        def cannot_list(exc: OSError) -> None:
+            rel = os.path.relpath(exc.filename, self.folder).replace(os.sep, "/")
+            unreadable.add("" if rel == "." else rel)
+            if (rel, exc.errno) not in self._reported:
+                self._reported.add((rel, exc.errno))
+                log.error("knowledge: cannot read the folder %s: %s; serving what was indexed "
+                          "from it before", exc.filename, exc.strerror)
+
+        if not self.folder.is_dir():
+            cannot_list(FileNotFoundError(2, "it is missing (is the volume mounted?)",
+                                          str(self.folder)))
+        for root, dirs, files in os.walk(self.folder, onerror=cannot_list):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in files:
                 if name.startswith(".") or not name.lower().endswith(SUFFIXES):
@@ -279,7 +298,14 @@ class KnowledgeBase:
                     continue  # deleted between listing and stat
                 rel = os.path.relpath(path, self.folder).replace(os.sep, "/")
                 found[rel] = (st.st_size, st.st_mtime_ns)
+        if not unreadable:
+            self._reported.clear()
+        self.unreadable = unreadable
         return found
+
+    def _hidden(self, path: str) -> bool:
+        """Whether `path` lies in a folder that could not be listed this time."""
+        return any(not folder or path.startswith(folder + "/") for folder in self.unreadable)
 
     def sync(self, full: bool = False,
              progress: Callable[[int, int], None] | None = None) -> SyncReport:
@@ -292,7 +318,7 @@ class KnowledgeBase:
         current = self.scan()
         with self._lock:
             known = {row["path"]: row for row in self.db["files"].rows}
-            removed = [p for p in known if p not in current]
+            removed = [p for p in known if p not in current and not self._hidden(p)]
             todo = [p for p, stat in sorted(current.items())
                     if full or p not in known or self._stats.get(p) != stat]
             report.unchanged = len(current) - len(todo)

@@ -47,7 +47,8 @@ class Answer:
     sources: list[Source] = field(default_factory=list)
     #: the knowledge had nothing relevant, so the bot said so instead of guessing
     abstained: bool = False
-    #: answer, abstained, empty, refused, error, or handed_off (people answer here now)
+    #: answer, abstained, empty, refused, error, interrupted (cut short by a restart),
+    #: handed_off (people answer here now) or stopped (babeldesk is shutting down)
     kind: str = "answer"
     #: said before the answer, e.g. that a long message was cut
     notice: str = ""
@@ -56,8 +57,9 @@ class Answer:
 
     @property
     def silent(self) -> bool:
-        """People have taken the conversation over: the adapter posts nothing."""
-        return self.kind == "handed_off"
+        """People have taken the conversation over, or babeldesk is stopping: the adapter
+        posts nothing."""
+        return self.kind in ("handed_off", "stopped")
 
     def to_dict(self) -> dict:
         return {"answer": self.text, "language": self.language,

@@ -16,6 +16,8 @@ from .errors import ModelError
 
 log = logging.getLogger(__name__)
 
+GGUF_MAGIC = b"GGUF"
+
 
 @dataclass(frozen=True)
 class EmbeddedModel:
@@ -142,17 +144,60 @@ def pull_huggingface(config: ModelConfig, models_dir: Path) -> Path:
     return Path(path)
 
 
+def check_gguf(path: Path) -> None:
+    """A clear error for a file that is not a GGUF model (a half download, an HTML error page,
+    a safetensors file), instead of llama.cpp's own message."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise ModelError(f"cannot read the model {path}: {exc.strerror}") from None
+    if head != GGUF_MAGIC:
+        raise ModelError(f"{path} is not a GGUF model file (it starts with {head!r}, not "
+                         f"{GGUF_MAGIC!r}); download the .gguf file again")
+
+
+def verify_sha256(path: Path, expected: str, progress: Progress | None = None) -> None:
+    """Check the file's sha256 once; a verified file is remembered by its size and time."""
+    expected = expected.lower()
+    marker = path.with_name(path.name + ".verified")
+    try:
+        if json.loads(marker.read_text()) == {**_stamp(path), "sha256": expected}:
+            return
+    except (ValueError, OSError):
+        pass
+    digest = hashlib.sha256()
+    total, done = path.stat().st_size, 0
+    with path.open("rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+            done += len(block)
+            if progress:
+                progress(done, total)
+    if digest.hexdigest() != expected:
+        raise ModelError(f"{path} has sha256 {digest.hexdigest()}, but model.sha256 expects "
+                         f"{expected}: the file is damaged or a different model")
+    try:
+        marker.write_text(json.dumps({**_stamp(path), "sha256": expected}))
+    except OSError:  # a read-only models folder: check again next time
+        pass
+
+
 def resolve_model(config: ModelConfig, models_dir: Path, progress: Progress | None = None,
                   download: bool = True) -> Path:
-    """The GGUF file that `config` names, assembled or downloaded when needed."""
+    """The GGUF file that `config` names, assembled or downloaded when needed, and checked."""
+    if config.source == "embedded":
+        return assemble_embedded(models_dir, progress)
     if config.source == "path":
-        return config.path
-    if config.source == "huggingface":
-        target = huggingface_target(config, models_dir)
-        if target.is_file():
-            return target
-        if not download:
-            raise ModelError(f"{config.repo}/{config.file} is not downloaded yet: "
-                             "run babeldesk model pull")
-        return pull_huggingface(config, models_dir)
-    return assemble_embedded(models_dir, progress)
+        path = config.path
+    else:
+        path = huggingface_target(config, models_dir)
+        if not path.is_file():
+            if not download:
+                raise ModelError(f"{config.repo}/{config.file} is not downloaded yet: "
+                                 "run babeldesk model pull")
+            path = pull_huggingface(config, models_dir)
+    check_gguf(path)
+    if config.sha256:
+        verify_sha256(path, config.sha256, progress)
+    return path

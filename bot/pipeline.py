@@ -20,6 +20,7 @@ from .history import History, Turn
 from .knowledge import Hit, KnowledgeBase
 from .language import LanguageDetector
 from .message import Answer, Message, Reply
+from .metrics import Metrics
 from .text import has_words, normalise_message, without_links
 from .texts import LANGUAGE_NAMES, Texts
 
@@ -36,18 +37,31 @@ PRUNE_EVERY = 3600
 
 class Pipeline:
     def __init__(self, config: Config, detector: LanguageDetector, knowledge: KnowledgeBase,
-                 history: History, model: ModelQueue, texts: Texts | None = None):
+                 history: History, model: ModelQueue, texts: Texts | None = None,
+                 metrics: Metrics | None = None):
         self.config = config
         self.detector = detector
         self.knowledge = knowledge
         self.history = history
         self.model = model
         self.texts = texts or config.make_texts()
+        self.metrics = metrics or Metrics()
+        self.metrics.watch_queue(lambda: model.waiting)
+        #: False once babeldesk is stopping: new messages get no answer
+        self.accepting = True
+        self._cut = False
+        self._in_progress = 0
+        self._idle: asyncio.Event | None = None
         self._pruned_at = time.time()  # open_core applied the retention settings just now
 
     def respond(self, message: Message) -> Reply:
         """Start answering `message`; see `Reply` for streaming and the final answer."""
         return Reply(lambda emit: self.answer(message, emit))
+
+    @property
+    def in_progress(self) -> int:
+        """Messages being answered right now."""
+        return self._in_progress
 
     async def answer(self, message: Message, emit: Callable[[str], None] = lambda s: None
                      ) -> Answer:
@@ -56,6 +70,53 @@ class Pipeline:
         Never raises for a bad message or a model failure: the person gets a short apology
         in their language and the traceback goes to the log.
         """
+        if not self.accepting:
+            log.info("message %s in %s arrived while stopping; not answered", message.id,
+                     message.key.id)
+            return Answer("", self.config.default_language, kind="stopped")
+        metrics = self.metrics
+        metrics.messages.labels(message.platform).inc()
+        self._in_progress += 1
+        metrics.in_progress.inc()
+        try:
+            answer = await self._answer(message, emit, time.monotonic())
+        finally:
+            self._in_progress -= 1
+            metrics.in_progress.dec()
+            if self._in_progress == 0 and self._idle is not None:
+                self._idle.set()
+        metrics.answers.labels(message.platform, answer.kind).inc()
+        if answer.abstained:
+            metrics.abstentions.labels(answer.language).inc()
+        if answer.kind == "error":
+            metrics.errors.inc()
+        return answer
+
+    async def drain(self, grace: float) -> int:
+        """Stop taking messages and let the answers in progress finish; those still running
+        after `grace` seconds are cut short with a notice. Returns how many were cut."""
+        self.accepting = False
+        if await self._wait_idle(grace):
+            return 0
+        cut = self._in_progress
+        log.warning("cutting %d answers short: babeldesk is stopping", cut)
+        self._cut = True
+        self.model.cut()
+        await self._wait_idle(10)
+        return cut
+
+    async def _wait_idle(self, timeout: float) -> bool:
+        if self._in_progress == 0:
+            return True
+        self._idle = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def _answer(self, message: Message, emit: Callable[[str], None], arrived: float
+                      ) -> Answer:
         language = self.config.default_language
         try:
             text = normalise_message(message.text)
@@ -84,7 +145,8 @@ class Pipeline:
                 answer = Answer(self._abstention(language), language, abstained=True,
                                 kind="abstained", notice=notice)
             else:
-                answer = await self._generate(message, text, language, hits, emit, notice)
+                answer = await self._generate(message, text, language, hits, emit, notice,
+                                              arrived)
             return await asyncio.to_thread(self._store, message, text, answer)
         except ModelError as exc:
             log.error("message %s in %s: %s", message.id, message.key.id, exc)
@@ -189,14 +251,18 @@ class Pipeline:
                 {"role": "user", "content": question}]
 
     async def _generate(self, message: Message, text: str, language: str, hits: list[Hit],
-                        emit: Callable[[str], None], notice: str) -> Answer:
+                        emit: Callable[[str], None], notice: str, arrived: float) -> Answer:
         messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits)
         cfg = self.config.model
         parts: list[str] = []
         leak = _leak_probe(messages[0]["content"])
         stream = self.model.stream(message.key.id, messages, cfg.max_tokens, cfg.temperature)
+        first = 0.0
         try:
             async for chunk in stream:
+                if not parts:
+                    first = time.monotonic()
+                    self.metrics.first_token.observe(first - arrived)
                 parts.append(chunk)
                 if leak and leak in "".join(parts[-40:]):
                     log.warning("%s: answer repeated the system prompt; refused", message.key.id)
@@ -205,9 +271,15 @@ class Pipeline:
                 emit(chunk)
         finally:
             await stream.aclose()
+            if parts:
+                self.metrics.record_generation(len(parts), time.monotonic() - first)
         # Small models sometimes echo the language reminder that ends the question.
         answer = "".join(parts).replace(messages[-1]["content"].rsplit("\n\n", 1)[-1], "")
         answer = answer.strip()
+        if self._cut:
+            cut_notice = self.texts.get("interrupted", language)
+            return Answer(f"{answer}\n\n{cut_notice}".strip(), language, kind="interrupted",
+                          notice=notice)
         if not answer:
             return Answer(self._abstention(language), language, abstained=True,
                           kind="abstained", notice=notice)

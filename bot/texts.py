@@ -16,7 +16,7 @@ LANGUAGE_NAMES = {
 }
 
 TEXT_KEYS = ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources",
-             "handoff_done", "released", "human_button", "release_button")
+             "handoff_done", "released", "human_button", "release_button", "interrupted")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -31,6 +31,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": "I'm back and will answer questions in this conversation again.",
         "human_button": 'Talk to a human',
         "release_button": 'Let the bot answer again',
+        "interrupted": '(babeldesk is restarting, so this answer was cut short. Please ask again in a minute.)',
     },
     "es": {
         "no_answer": "No he encontrado esto en nuestros artículos de ayuda y prefiero no adivinar.",
@@ -44,6 +45,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'He vuelto y responderé de nuevo a las preguntas de esta conversación.',
         "human_button": 'Hablar con una persona',
         "release_button": 'Dejar que el bot vuelva a responder',
+        "interrupted": '(babeldesk se está reiniciando y esta respuesta quedó incompleta. Vuelve a preguntar en un minuto.)',
     },
     "fr": {
         "no_answer": "Je n'ai pas trouvé cela dans nos articles d'aide et je préfère ne pas deviner.",
@@ -57,6 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Je suis de retour et je réponds de nouveau aux questions de cette conversation.',
         "human_button": 'Parler à un humain',
         "release_button": 'Laisser le bot répondre à nouveau',
+        "interrupted": '(babeldesk redémarre, cette réponse a donc été interrompue. Reposez votre question dans une minute.)',
     },
     "de": {
         "no_answer": "Dazu habe ich in unseren Hilfeartikeln nichts gefunden, und raten möchte ich nicht.",
@@ -70,6 +73,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Ich bin zurück und beantworte in diesem Gespräch wieder Fragen.',
         "human_button": 'Mit einem Menschen sprechen',
         "release_button": 'Bot wieder antworten lassen',
+        "interrupted": '(babeldesk wird neu gestartet, daher wurde diese Antwort abgebrochen. Bitte frag in einer Minute noch einmal.)',
     },
     "it": {
         "no_answer": "Non ho trovato questa informazione nei nostri articoli di assistenza e preferisco non tirare a indovinare.",
@@ -83,6 +87,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Sono tornato e risponderò di nuovo alle domande in questa conversazione.',
         "human_button": 'Parla con una persona',
         "release_button": 'Lascia rispondere di nuovo il bot',
+        "interrupted": '(babeldesk si sta riavviando, quindi questa risposta è stata interrotta. Riprova tra un minuto.)',
     },
     "pt": {
         "no_answer": "Não encontrei isto nos nossos artigos de ajuda e prefiro não adivinhar.",
@@ -96,6 +101,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Voltei e vou responder novamente às perguntas nesta conversa.',
         "human_button": 'Falar com uma pessoa',
         "release_button": 'Deixar o bot responder novamente',
+        "interrupted": '(O babeldesk está a reiniciar, por isso esta resposta ficou incompleta. Pergunte de novo daqui a um minuto.)',
     },
     "nl": {
         "no_answer": "Ik heb dit niet gevonden in onze helpartikelen en ik gok liever niet.",
@@ -109,6 +115,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Ik ben terug en beantwoord weer vragen in dit gesprek.',
         "human_button": 'Met een mens praten',
         "release_button": 'Laat de bot weer antwoorden',
+        "interrupted": '(babeldesk wordt opnieuw gestart, daarom is dit antwoord afgebroken. Vraag het over een minuut opnieuw.)',
     },
     "pl": {
         "no_answer": "Nie znalazłem tego w naszych artykułach pomocy i wolę nie zgadywać.",
@@ -122,6 +129,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Wróciłem i znów odpowiadam na pytania w tej rozmowie.',
         "human_button": 'Porozmawiaj z człowiekiem',
         "release_button": 'Pozwól botowi znów odpowiadać',
+        "interrupted": '(babeldesk uruchamia się ponownie, więc ta odpowiedź została przerwana. Zapytaj ponownie za minutę.)',
     },
     "ru": {
         "no_answer": "Я не нашёл этого в наших справочных статьях и не хочу гадать.",
@@ -135,6 +143,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Я снова здесь и буду отвечать на вопросы в этом разговоре.',
         "human_button": 'Связаться с сотрудником',
         "release_button": 'Разрешить боту отвечать снова',
+        "interrupted": '(babeldesk перезапускается, поэтому ответ оборвался. Пожалуйста, спросите снова через минуту.)',
     },
     "uk": {
         "no_answer": "Я не знайшов цього в наших довідкових статтях і не хочу вгадувати.",
@@ -148,6 +157,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Я знову тут і відповідатиму на запитання в цій розмові.',
         "human_button": "Зв'язатися зі співробітником",
         "release_button": 'Дозволити боту знову відповідати',
+        "interrupted": '(babeldesk перезапускається, тому відповідь обірвалася. Будь ласка, запитайте знову за хвилину.)',
     },
     "tr": {
         "no_answer": "Bunu yardım makalelerimizde bulamadım ve tahmin yürütmek istemiyorum.",
@@ -161,6 +171,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Geri döndüm; bu konuşmadaki soruları yeniden yanıtlayacağım.',
         "human_button": 'Bir insanla konuş',
         "release_button": 'Bot yeniden yanıtlasın',
+        "interrupted": '(babeldesk yeniden başlatılıyor, bu yüzden bu yanıt yarıda kaldı. Lütfen bir dakika sonra tekrar sorun.)',
     },
     "ar": {
         "no_answer": "لم أجد هذا في مقالات المساعدة لدينا، وأفضّل ألا أخمّن.",
@@ -174,6 +185,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'عدت وسأجيب عن الأسئلة في هذه المحادثة مجددًا.',
         "human_button": 'التحدث إلى موظف',
         "release_button": 'السماح للبوت بالرد مجددًا',
+        "interrupted": '(يُعاد تشغيل babeldesk، لذلك انقطعت هذه الإجابة. يُرجى السؤال مرة أخرى بعد دقيقة.)',
     },
     "hi": {
         "no_answer": "मुझे यह हमारे सहायता लेखों में नहीं मिला, और मैं अनुमान नहीं लगाना चाहता।",
@@ -187,6 +199,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'मैं वापस आ गया हूँ और इस बातचीत में फिर से सवालों के जवाब दूँगा।',
         "human_button": 'किसी व्यक्ति से बात करें',
         "release_button": 'बॉट को फिर से जवाब देने दें',
+        "interrupted": '(babeldesk फिर से शुरू हो रहा है, इसलिए यह जवाब अधूरा रह गया। कृपया एक मिनट बाद फिर से पूछें।)',
     },
     "ja": {
         "no_answer": "ヘルプ記事の中にこの件に関する情報が見つかりませんでした。推測でお答えすることは控えます。",
@@ -200,6 +213,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'この会話での回答を再開しました。',
         "human_button": '担当者と話す',
         "release_button": 'ボットの回答を再開する',
+        "interrupted": '（babeldesk を再起動しているため、この回答は途中で終わりました。1分後にもう一度お尋ねください。）',
     },
     "ko": {
         "no_answer": "도움말 문서에서 이 내용을 찾지 못했습니다. 추측으로 답변드리지는 않겠습니다.",
@@ -213,6 +227,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": '다시 돌아왔습니다. 이 대화의 질문에 다시 답변하겠습니다.',
         "human_button": '상담원과 대화하기',
         "release_button": '봇 응답 다시 켜기',
+        "interrupted": '(babeldesk가 다시 시작되는 중이라 이 답변이 중간에 끊겼습니다. 1분 후에 다시 질문해 주세요.)',
     },
     "zh": {
         "no_answer": "我在帮助文章中没有找到相关内容，不想随意猜测。",
@@ -226,6 +241,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": '我回来了，将继续回答此对话中的问题。',
         "human_button": '转人工客服',
         "release_button": '让机器人重新回答',
+        "interrupted": '（babeldesk 正在重启，因此此回答被中断。请一分钟后再问一次。）',
     },
     "vi": {
         "no_answer": "Tôi không tìm thấy thông tin này trong các bài viết trợ giúp và tôi không muốn đoán.",
@@ -239,6 +255,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Tôi đã quay lại và sẽ tiếp tục trả lời các câu hỏi trong cuộc trò chuyện này.',
         "human_button": 'Nói chuyện với nhân viên',
         "release_button": 'Để bot trả lời lại',
+        "interrupted": '(babeldesk đang khởi động lại nên câu trả lời này bị cắt ngang. Vui lòng hỏi lại sau một phút.)',
     },
     "id": {
         "no_answer": "Saya tidak menemukan hal ini di artikel bantuan kami, dan saya tidak ingin menebak.",
@@ -252,6 +269,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Saya kembali dan akan menjawab pertanyaan di percakapan ini lagi.',
         "human_button": 'Bicara dengan petugas',
         "release_button": 'Biarkan bot menjawab lagi',
+        "interrupted": '(babeldesk sedang dimulai ulang, jadi jawaban ini terpotong. Silakan tanyakan lagi dalam satu menit.)',
     },
     "sv": {
         "no_answer": "Jag hittade inte detta i våra hjälpartiklar och vill hellre inte gissa.",
@@ -265,6 +283,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'Jag är tillbaka och svarar på frågor i den här konversationen igen.',
         "human_button": 'Prata med en människa',
         "release_button": 'Låt boten svara igen',
+        "interrupted": '(babeldesk startar om, så det här svaret avbröts. Fråga gärna igen om en minut.)',
     },
     "he": {
         "no_answer": "לא מצאתי את זה במאמרי העזרה שלנו, ואני מעדיף לא לנחש.",
@@ -278,6 +297,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "released": 'חזרתי ואענה שוב על שאלות בשיחה הזו.',
         "human_button": 'לדבר עם נציג',
         "release_button": 'לאפשר לבוט לענות שוב',
+        "interrupted": '(babeldesk מופעל מחדש, ולכן התשובה נקטעה. אנא שאלו שוב בעוד דקה.)',
     },
 }
 

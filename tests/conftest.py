@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import shutil
 from pathlib import Path
 
+import discord.gateway
+import discord.http
 import pytest
 import yaml
+import yarl
+from fake_discord import FakeDiscord
 
 from bot.config import load_config
 from bot.core import open_core
@@ -40,7 +46,8 @@ def write_config(tmp_path, knowledge_dir):
 
     def write(extra: dict | None = None, **sections):
         data = {"data_dir": "data", "knowledge": {"path": str(knowledge_dir),
-                                                  "watch_interval": 0.2}}
+                                                  "watch_interval": 0.2},
+                "server": {"port": 0}}
         for key, value in {**(extra or {}), **sections}.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}
@@ -64,3 +71,29 @@ def core(config, engine):
     yield core
     core.close()
 
+
+@pytest.fixture
+async def discord_fake(caplog):
+    """A started FakeDiscord with discord.py pointed at it (restored afterwards). Fails the test
+    if discord.py logged an error (an exception in an event handler, a payload it choked on) or
+    left a task running."""
+    caplog.set_level(logging.WARNING, logger="discord")
+    fake = await FakeDiscord().start()
+    old_base = discord.http.Route.BASE
+    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = fake.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+    try:
+        yield fake
+    finally:
+        discord.http.Route.BASE = old_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+        await fake.stop()
+        await asyncio.sleep(0)
+        leftover = [t for t in asyncio.all_tasks()
+                    if t is not asyncio.current_task() and not t.done()]
+        assert not leftover, leftover
+        records = caplog.get_records("setup") + caplog.get_records("call") + caplog.records
+        errors = [r for r in records
+                  if r.name.startswith("discord") and r.levelno >= logging.ERROR]
+        assert not errors, [r.getMessage() for r in errors]

@@ -95,3 +95,39 @@ def test_history_forget(config):
     assert result.returncode == 0 and "deleted 2 turns" in result.stdout
     result = babeldesk(config, "history", "forget")
     assert result.returncode == 2 and "--channel or --user" in result.stderr
+
+
+def test_a_model_file_that_is_not_gguf_is_one_clear_line(write_config, tmp_path):
+    page = tmp_path / "mistral.gguf"
+    page.write_text("<html>Sign in to download</html>")
+    config = write_config(model={"source": "path", "path": str(page)})
+    result = babeldesk(config, "check", "--no-load")
+    assert result.returncode == 1
+    assert f"model      FAIL: {page} is not a GGUF model file (it starts with b'<htm'" in \
+        result.stdout
+    result = babeldesk(config, "ask", "hello")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"babeldesk: {page} is not a GGUF model file")
+
+
+def test_a_model_that_fails_its_hash_is_refused(write_config, model_path):
+    config = write_config(model={"source": "path", "path": str(model_path), "sha256": "ab" * 32})
+    result = babeldesk(config, "check", "--no-load")
+    assert result.returncode == 1
+    assert f"model      FAIL: {model_path} has sha256 1d9614638d18024d" in result.stdout
+    assert "but model.sha256 expects abab" in result.stdout
+    good = write_config(model={"source": "path", "path": str(model_path),
+                               "sha256": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"})
+    assert babeldesk(good, "check", "--no-load").returncode == 0
+
+
+def test_a_data_dir_that_cannot_be_written_is_one_clear_line(write_config, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data volume should be")
+    config = write_config(data_dir=str(blocker / "data"))
+    result = babeldesk(config, "index")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"babeldesk: config: data_dir: cannot write to {blocker / 'data'}: Not a directory "
+        "(in a container: is the data volume mounted and writable by the babeldesk user?)")

@@ -59,8 +59,29 @@ def test_the_shipped_config_yaml_is_valid_and_matches_the_defaults():
     ({"adapters": {"slack": {"support_channels": ["#help"]}}},
      "adapters.slack.support_channels[0]", "channel id"),
     ({"adapters": {"slack": {"http_port": 70000}}}, "adapters.slack.http_port", "port"),
+    ({"adapters": {"discord": {"support_channels": ["general"]}}},
+     "adapters.discord.support_channels[0]", "Discord channel id"),
+    ({"adapters": {"discord": {"handoff_role": "@support"}}}, "adapters.discord.handoff_role",
+     "role id"),
+    ({"adapters": {"discord": {"token_env": ""}}}, "adapters.discord.token_env",
+     "name of an environment variable"),
+    ({"model": {"backend": "vllm"}}, "model.backend", "llama or openai"),
+    ({"model": {"backend": "openai", "name": "m"}}, "model.base_url", "http(s) URL"),
+    ({"model": {"backend": "openai", "base_url": "localhost:8000"}}, "model.base_url",
+     "http(s) URL"),
+    ({"model": {"backend": "openai", "base_url": "http://h/v1"}}, "model.name",
+     "mistral-small-latest"),
+    ({"model": {"backend": "openai", "base_url": "http://h/v1", "name": "m",
+                "api_key_env": "sk-123"}}, "model.api_key_env", "environment variable"),
+    ({"model": {"parallel": 4}}, "model.parallel", "must be 1 for the llama backend"),
+    ({"model": {"timeout": 0}}, "model.timeout", "greater than 0"),
+    ({"adapters": {"http": {"port": -1}}}, "adapters.http.port", "port"),
+    ({"server": {"port": "eighty"}}, "server.port", "must be an integer"),
+    ({"server": {"shutdown_grace": -5}}, "server.shutdown_grace", "0 or more"),
     (["not", "a", "mapping"], "", "mapping"),
 ])
+
+
 def test_a_bad_config_names_the_key_and_the_problem(tmp_path, data, key, words):
     (tmp_path / "knowledge").mkdir()
     path = tmp_path / "config.yaml"
@@ -84,7 +105,7 @@ def test_a_language_beyond_the_shipped_ones_works_with_its_texts(tmp_path):
     (tmp_path / "knowledge").mkdir()
     texts = {k: f"{k} in Bulgarian" for k in
              ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources",
-              "handoff_done", "released", "human_button", "release_button")}
+              "handoff_done", "released", "human_button", "release_button", "interrupted")}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({"languages": ["en", "bg"], "texts": {"bg": texts}}))
     config = load_config(path)
@@ -101,3 +122,13 @@ def test_the_cli_prints_one_line_for_a_bad_config_and_exits_2(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "babeldesk: config: model.temperature: must be a number, got 'hot'"]
     assert "Traceback" not in result.stderr
+
+
+def test_unquoted_discord_ids_are_read_as_ids(tmp_path):
+    (tmp_path / "knowledge").mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text("adapters:\n  discord:\n    support_channels: [123456789012345678]\n"
+                    "    handoff_role: 223456789012345678\n")
+    config = load_config(path)
+    assert config.adapters.discord.support_channels == ["123456789012345678"]
+    assert config.adapters.discord.handoff_role == "223456789012345678"

@@ -184,3 +184,22 @@ def test_changing_chunk_size_rebuilds_the_index(tmp_path, knowledge_dir, detecto
         assert base.passage_count() > count
     finally:
         base.close()
+
+
+def test_a_knowledge_folder_that_disappears_keeps_its_index(kb, knowledge_dir, caplog):
+    """An unmounted volume or a folder that cannot be read must not empty the index."""
+    before = kb.passage_count()
+    hidden = knowledge_dir.with_name("knowledge-away")
+    knowledge_dir.rename(hidden)
+    with caplog.at_level(logging.ERROR, logger="bot.knowledge"):
+        report = kb.sync()
+        kb.sync()
+    assert not report.removed and kb.passage_count() == before
+    assert kb.search("How do I reset my password?", "en", 3, 0.1)
+    lines = [r.getMessage() for r in caplog.records
+             if "cannot read the folder" in r.getMessage()]
+    assert len(lines) == 1 and str(knowledge_dir) in lines[0]
+    hidden.rename(knowledge_dir)
+    (knowledge_dir / "en" / "new.md").write_text("# Gift cards\n\nGift cards never expire.\n")
+    report = kb.sync()
+    assert report.added == ["en/new.md"] and not report.removed

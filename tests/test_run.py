@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import signal
+import socket
 import sys
+
+import aiohttp
 
 import pytest
 from fake_slack import FakeSlack, app_mention, envelope
@@ -17,7 +22,8 @@ async def start_run(config, env):
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "--config", str(config.origin), "run",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}, **env})
+        env={**{k: v for k, v in os.environ.items()
+                if not k.startswith(("SLACK_", "DISCORD_"))}, **env})
 
 
 async def test_run_answers_on_slack_and_stops_on_sigterm(write_config, model_path):
@@ -35,6 +41,9 @@ async def test_run_answers_on_slack_and_stops_on_sigterm(write_config, model_pat
         _, stderr = await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 0, stderr.decode()
         assert "babeldesk: slack: connected" in stderr.decode()
+        # Discord has no token here: one line, and Slack still ran.
+        assert ("babeldesk: discord: not started: set DISCORD_BOT_TOKEN in the environment "
+                "(adapters.discord)") in stderr.decode()
     finally:
         if process.returncode is None:
             process.kill()
@@ -47,8 +56,11 @@ async def test_run_without_tokens_says_so_in_one_line(write_config, model_path):
     _, stderr = await asyncio.wait_for(process.communicate(), 120)
     lines = stderr.decode().strip().splitlines()
     assert process.returncode == 1
-    assert lines == ["babeldesk: slack: not started: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN "
+    assert lines[0].startswith("babeldesk: health on http://127.0.0.1:")
+    assert lines[1:] == ["babeldesk: slack: not started: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN "
                      "in the environment (adapters.slack, mode socket)",
+                     "babeldesk: discord: not started: set DISCORD_BOT_TOKEN in the environment "
+                     "(adapters.discord)",
                      "babeldesk: no chat platform is running: see the lines above"]
 
 
@@ -64,5 +76,127 @@ async def test_run_with_a_rejected_token_says_so_in_one_line(write_config, model
     finally:
         await fake.stop()
     assert process.returncode == 1
-    assert stderr.decode().splitlines()[0] == (
+    assert stderr.decode().splitlines()[1] == (
         "babeldesk: slack: Slack rejected the bot token in SLACK_BOT_TOKEN: invalid_auth")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def start_http_run(write_config, model_path, grace: float = 20.0, max_tokens: int = 64):
+    """`babeldesk run` with only the HTTP adapter; returns the process, the health URL and
+    the API URL once it serves."""
+    port = free_port()
+    config = write_config(model={"source": "path", "path": str(model_path),
+                                 "max_tokens": max_tokens},
+                          server={"port": 0, "shutdown_grace": grace},
+                          adapters={"slack": {"enabled": False},
+                                    "discord": {"enabled": False},
+                                    "http": {"enabled": True, "port": port}})
+    process = await start_run(config, {})
+    health = None
+    seen = []
+    while True:
+        line = (await asyncio.wait_for(process.stderr.readline(), 120)).decode()
+        assert line, "babeldesk run ended early:\n" + "".join(seen)
+        seen.append(line)
+        found = re.search(r"health on (http://\S+/healthz)", line)
+        if found:
+            health = found.group(1)
+        if "babeldesk: http: connected" in line:
+            return process, health, f"http://127.0.0.1:{port}/v1/messages"
+
+
+async def test_run_serves_health_metrics_and_http_answers(write_config, model_path):
+    process, health, api = await start_http_run(write_config, model_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(health) as response:
+                assert response.status == 200
+                status = await response.json()
+            assert status["status"] == "serving"
+            assert status["platforms"]["http"] == "connected"
+            assert status["platforms"]["slack"] == "disabled"
+            async with session.post(api, json={"text": "How do I reset my password?"}) as r:
+                answer = await r.json()
+            assert answer["kind"] == "answer" and answer["sources"]
+            async with session.post(api, json={"text": "What is the capital of Mongolia?"}
+                                    ) as r:
+                assert (await r.json())["abstained"] is True
+            async with session.get(health.replace("/healthz", "/metrics")) as response:
+                metrics = await response.text()
+        assert 'babeldesk_messages_total{platform="http"} 2.0' in metrics
+        assert 'babeldesk_answers_total{kind="answer",platform="http"} 1.0' in metrics
+        assert 'babeldesk_abstentions_total{language="en"} 1.0' in metrics
+        assert "babeldesk_time_to_first_token_seconds_count 1.0" in metrics
+        assert re.search(r"^babeldesk_tokens_per_second [1-9]", metrics, re.M)
+        assert "babeldesk_queue_length 0.0" in metrics
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0
+        assert stderr.decode().rstrip().endswith("babeldesk: stopped")
+    finally:
+        if process.returncode is None:
+            process.kill()
+
+
+LONG_QUESTION = ("Explain in full detail, step by step, how to descale the kettle and how "
+                 "often to do it.")
+
+
+async def stream_until_first_delta(session, api):
+    response = await session.post(api, json={"text": LONG_QUESTION, "stream": True})
+    first = json.loads(await response.content.readline())
+    assert "delta" in first
+    return response
+
+
+async def read_final(response) -> dict:
+    lines = [json.loads(line) async for line in response.content if line.strip()]
+    return lines[-1]
+
+
+async def test_sigterm_lets_the_answer_in_progress_finish(write_config, model_path):
+    process, health, api = await start_http_run(write_config, model_path, grace=300,
+                                                max_tokens=120)
+    try:
+        async with aiohttp.ClientSession() as session:
+            response = await stream_until_first_delta(session, api)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            async with session.get(health) as probe:
+                # Orchestrators see the replica going away while it still finishes the answer.
+                assert probe.status == 503
+                assert (await probe.json())["status"] == "stopping"
+            final = await read_final(response)
+        assert final["kind"] == "answer"
+        assert "restarting" not in final["text"]
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0
+        assert "babeldesk: stopping: finishing 1 answers in progress" in stderr.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+
+
+async def test_sigterm_past_the_grace_period_cuts_the_answer_with_a_notice(write_config,
+                                                                           model_path):
+    process, health, api = await start_http_run(write_config, model_path, grace=0,
+                                                max_tokens=120)
+    try:
+        async with aiohttp.ClientSession() as session:
+            response = await stream_until_first_delta(session, api)
+            process.send_signal(signal.SIGTERM)
+            final = await read_final(response)
+        assert final["kind"] == "interrupted"
+        assert final["text"].endswith("(babeldesk is restarting, so this answer was cut short. "
+                                      "Please ask again in a minute.)")
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0
+        assert "babeldesk: 1 answers were cut short" in stderr.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()

@@ -1,0 +1,241 @@
+"""The Discord adapter: real discord.py against a fake Discord on 127.0.0.1, with the real
+model answering."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from fake_discord import (BOT_ID, CUSTOMER, DM_CHANNEL, GENERAL, GUILD, OTHER_BOT, SUPPORT,
+                          SUPPORT_ROLE, action_row, button, interaction_create, mention,
+                          message_create)
+
+from adapters.discord import DiscordAdapter
+from bot.core import open_core
+from bot.errors import AdapterError
+from bot.history import ConversationKey, Turn
+from bot.message import Answer
+
+pytestmark = pytest.mark.model
+
+TOKEN = "MTA4NTEzMTkzMjkzODkyODEyOA.GfAkEz.fake-token-for-tests-only_0123456789abc"
+
+
+@pytest.fixture
+def discord_core(write_config, engine):
+    config = write_config(model={"max_tokens": 96}, adapters={"discord": {
+        "support_channels": [str(SUPPORT)], "handoff_role": str(SUPPORT_ROLE)}})
+    core = open_core(config, engine=engine, watch=False)
+    yield core
+    core.close()
+
+
+async def connected(core, **changes):
+    config = dataclasses.replace(core.config.adapters.discord, **changes)
+    adapter = DiscordAdapter(core.pipeline, config, TOKEN, guild_ready_timeout=0.1)
+    await adapter.start()
+    await asyncio.wait_for(adapter.wait_until_ready(), 10)
+    return adapter
+
+
+@pytest.fixture
+async def adapter(discord_fake, discord_core):
+    adapter = await connected(discord_core)
+    yield adapter
+    await adapter.stop()
+
+
+def posts(fake, channel):
+    return fake.calls_to("POST", f"/channels/{channel}/messages")
+
+
+def edits(fake, channel):
+    return fake.calls_to("PATCH", rf"/channels/{channel}/messages/\d+")
+
+
+def finished(fake, channel):
+    """Calls that carried the answer's buttons: the answer is complete."""
+    return [c for c in posts(fake, channel) + edits(fake, channel)
+            if (c.json or {}).get("components")]
+
+
+def custom_ids(call):
+    return [b["custom_id"] for row in call.json["components"] for b in row["components"]]
+
+
+async def test_a_mention_gets_a_streamed_reply_with_sources_and_buttons(discord_fake, adapter,
+                                                                       discord_core):
+    fake = discord_fake
+    asked = message_create(f"{mention(BOT_ID)} How do I get a refund for my kettle?",
+                           GENERAL, mentions=[BOT_ID])
+    await fake.dispatch("MESSAGE_CREATE", asked)
+    await fake.wait_for(lambda: finished(fake, GENERAL), timeout=120)
+
+    assert fake.calls_to("POST", f"/channels/{GENERAL}/typing")
+    first = posts(fake, GENERAL)[0]
+    assert str(first.json["message_reference"]["message_id"]) == asked["id"]
+    changes = [first] + edits(fake, GENERAL)
+    assert len(changes) >= 2, "expected the reply to be edited as the model writes"
+    gaps = [b.at - a.at for a, b in zip(changes, changes[1:])]
+    assert min(gaps) >= 0.95, gaps  # at most one edit per second
+    assert all(len(c.json.get("content") or "") <= 2000 for c in changes)
+    final = finished(fake, GENERAL)[-1]
+    assert final.json["embeds"][0]["description"].startswith("📄 en/")
+    ids = custom_ids(final)
+    assert [i.rsplit(":", 1)[0] for i in ids] == ["babeldesk:up", "babeldesk:down",
+                                                   "babeldesk:human"]
+    turn = discord_core.history.turn(int(ids[0].rsplit(":", 1)[1]))
+    assert turn.role == "assistant" and turn.text.strip()
+    # Outside threads, the conversation is the channel: guild + channel.
+    assert discord_core.history.count(ConversationKey("discord", str(GUILD), str(GENERAL),
+                                                      "")) == 2
+
+
+async def test_support_channel_opens_a_thread_and_follows_up_there(discord_fake, adapter,
+                                                                  discord_core):
+    fake = discord_fake
+    question = message_create("How long does delivery take?", SUPPORT)
+    await fake.dispatch("MESSAGE_CREATE", question)
+    threads = lambda: fake.calls_to("POST", rf"/channels/{SUPPORT}/messages/\d+/threads")  # noqa
+    await fake.wait_for(threads, timeout=30)
+    thread_id = int(question["id"])  # a thread started from a message takes its id
+    assert threads()[0].json["name"] == "How long does delivery take?"
+    await fake.wait_for(lambda: finished(fake, thread_id), timeout=120)
+    assert posts(fake, SUPPORT) == []  # the answer went into the thread
+
+    follow_up = message_create("And how much is express delivery?", thread_id)
+    await fake.dispatch("MESSAGE_CREATE", follow_up)
+    await fake.wait_for(lambda: len(finished(fake, thread_id)) == 2, timeout=120)
+    key = ConversationKey("discord", str(GUILD), str(SUPPORT), str(thread_id))
+    assert discord_core.history.count(key) == 4
+
+
+async def test_bots_webhooks_system_messages_and_chatter_are_ignored(discord_fake, adapter):
+    fake = discord_fake
+    noise = [
+        message_create(f"{mention(BOT_ID)} How do I reset my password?", GENERAL, bot=True,
+                       mentions=[BOT_ID]),
+        message_create(f"{mention(BOT_ID)} How do I reset my password?", GENERAL,
+                       webhook_id=OTHER_BOT + 1, mentions=[BOT_ID]),
+        message_create(f"{mention(BOT_ID)} How do I reset my password?", GENERAL,
+                       author=BOT_ID, mentions=[BOT_ID]),
+        message_create("", GENERAL, type=7),  # "a user joined"
+        message_create("How do I reset my password?", GENERAL),  # not addressed to the bot
+    ]
+    for event in noise:
+        await fake.dispatch("MESSAGE_CREATE", event)
+    await asyncio.sleep(1.5)
+    assert [c for c in fake.calls if c.method != "GET"] == []
+
+
+async def test_a_dm_after_a_reconnect_and_a_rate_limit(discord_fake, adapter):
+    fake = discord_fake
+    await fake.disconnect()
+    await fake.wait_for_connections(2, timeout=20)
+    fake.rate_limit("POST", rf"/channels/{DM_CHANNEL}/messages", count=1)
+    await fake.dispatch("MESSAGE_CREATE", message_create("¿Cuánto tarda el envío?", DM_CHANNEL,
+                                                         guild_id=None))
+    await fake.wait_for(lambda: finished(fake, DM_CHANNEL), timeout=120)
+    statuses = [c.status for c in posts(fake, DM_CHANNEL)]
+    assert statuses[0] == 429 and 200 in statuses[1:]  # discord.py's limiter retried
+    assert finished(fake, DM_CHANNEL)[-1].json["embeds"][0]["title"] == "Fuentes"
+
+
+async def test_a_failing_channel_does_not_stop_the_bot(discord_fake, adapter):
+    fake = discord_fake
+    fake.failing_channels.add(GENERAL)
+    await fake.dispatch("MESSAGE_CREATE", message_create(
+        f"{mention(BOT_ID)} How do I reset my password?", GENERAL, mentions=[BOT_ID]))
+    await fake.wait_for(lambda: posts(fake, GENERAL), timeout=60)
+    await fake.dispatch("MESSAGE_CREATE", message_create(
+        "How do I reset my password?", DM_CHANNEL, guild_id=None))
+    await fake.wait_for(lambda: finished(fake, DM_CHANNEL), timeout=120)
+
+
+async def test_buttons_store_feedback_hand_off_and_release(discord_fake, adapter, discord_core):
+    fake = discord_fake
+    question = message_create("How do I get a refund?", SUPPORT)
+    await fake.dispatch("MESSAGE_CREATE", question)
+    thread = int(question["id"])
+    await fake.wait_for(lambda: finished(fake, thread), timeout=120)
+    final = finished(fake, thread)[-1]
+    answer_message = fake.messages[int(final.response["id"])]
+    up, down, human = custom_ids(final)
+    turn = int(up.rsplit(":", 1)[1])
+
+    await fake.dispatch("INTERACTION_CREATE", interaction_create(down, answer_message))
+    await fake.wait_for(lambda: discord_core.history.feedback(turn) == {str(CUSTOMER): -1})
+    callbacks = fake.calls_to("POST", r"/interactions/\d+/[^/]+/callback")
+    assert callbacks[-1].json["type"] == 6
+
+    await fake.dispatch("INTERACTION_CREATE", interaction_create(human, answer_message))
+    await fake.wait_for(lambda: len(fake.calls_to(
+        "POST", r"/interactions/\d+/[^/]+/callback")) == 2)
+    handoff = fake.calls_to("POST", r"/interactions/\d+/[^/]+/callback")[-1].json
+    assert handoff["type"] == 4
+    assert handoff["data"]["content"].startswith(f"<@&{SUPPORT_ROLE}> ")
+    release_id = handoff["data"]["components"][0]["components"][0]["custom_id"]
+
+    calls = len(fake.calls)
+    await fake.dispatch("MESSAGE_CREATE", message_create("Hello? Anyone there?", thread))
+    await fake.dispatch("MESSAGE_CREATE", message_create(
+        f"{mention(BOT_ID)} How do I get a refund?", thread, mentions=[BOT_ID]))
+    await asyncio.sleep(1.5)
+    assert len(fake.calls) == calls  # silent while people handle the thread
+
+    handoff_message = message_create("handoff", thread, author=BOT_ID, components=[
+        action_row(button(release_id, "Let the bot answer again"))])
+    await fake.dispatch("INTERACTION_CREATE", interaction_create(release_id, handoff_message,
+                                                                 user=CUSTOMER + 1))
+    released = discord_core.pipeline.texts.get("released", "en")
+    await fake.wait_for(lambda: fake.calls_to("POST", r"/interactions/\d+/[^/]+/callback")[-1]
+                        .json["data"].get("content") == released)
+    await fake.dispatch("MESSAGE_CREATE", message_create("And how long does it take?", thread))
+    await fake.wait_for(lambda: len(finished(fake, thread)) == 2, timeout=120)
+
+
+async def test_buttons_posted_before_a_restart_still_work(discord_fake, discord_core):
+    key = ConversationKey("discord", str(GUILD), str(GENERAL), "")
+    turn = discord_core.history.add_exchange(key, Turn("user", "q", str(CUSTOMER)),
+                                             Turn("assistant", "a", str(CUSTOMER)))
+    old_answer = message_create("a", GENERAL, author=BOT_ID, components=[action_row(
+        button(f"babeldesk:up:{turn}", "👍"), button(f"babeldesk:down:{turn}", "👎"))])
+    adapter = await connected(discord_core)  # a fresh process: nothing in memory about it
+    try:
+        await discord_fake.dispatch("INTERACTION_CREATE",
+                                    interaction_create(f"babeldesk:up:{turn}", old_answer))
+        await discord_fake.wait_for(
+            lambda: discord_core.history.feedback(turn) == {str(CUSTOMER): 1})
+    finally:
+        await adapter.stop()
+
+
+async def test_a_long_answer_is_split_at_2000_characters(discord_fake, adapter, discord_core):
+    code = "```python\n" + "\n".join(f"kettle.boil({i})  # step {i}" for i in range(150)) + \
+        "\n```"
+    text = ("Descaling takes a few steps. " * 40 + "\n\n" + code +
+            "\n\nRinse twice before the next boil.")
+    answer = Answer(text, "en", kind="answer", turn_id=1)
+    channel = adapter.client.get_channel(GENERAL)
+    await adapter._post_answer(answer, channel, None, None)
+    sent = posts(discord_fake, GENERAL)
+    assert len(sent) >= 3
+    contents = [c.json["content"] for c in sent]
+    assert all(len(c) <= 2000 for c in contents)
+    assert all(c.count("```") % 2 == 0 for c in contents)
+    assert contents[-1].endswith("Rinse twice before the next boil.")
+    assert sent[-1].json["components"] and not sent[0].json.get("components")
+    assert not sent[0].json.get("embeds")
+
+
+async def test_a_missing_or_rejected_token_is_one_clear_line(discord_fake, discord_core,
+                                                            monkeypatch):
+    monkeypatch.delenv("DISCORD_BOT_TOKEN", raising=False)
+    with pytest.raises(AdapterError, match="set DISCORD_BOT_TOKEN"):
+        DiscordAdapter.from_config(discord_core.config, discord_core.pipeline)
+    discord_fake.rejected_tokens.add(TOKEN)
+    adapter = DiscordAdapter(discord_core.pipeline, discord_core.config.adapters.discord, TOKEN)
+    with pytest.raises(AdapterError, match="rejected the bot token in DISCORD_BOT_TOKEN"):
+        await adapter.start()
+
