@@ -14,7 +14,10 @@ import logging
 import signal
 from typing import Callable, Protocol
 
+from aiohttp import web
+
 from bot.config import Config
+from bot.core import Core
 from bot.errors import AdapterError
 from bot.pipeline import Pipeline
 from .status import StatusServer
@@ -58,6 +61,28 @@ class Handlers:
             await asyncio.wait(pending, timeout=timeout)
 
 
+async def listen(app: web.Application, host: str, port: int, key: str
+                 ) -> tuple[web.AppRunner, int]:
+    """Serve `app` on host:port (0: any free port); AdapterError naming `key` when the
+    address is taken. Returns the runner and the port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise AdapterError(f"cannot listen on {host}:{port} ({key}): {exc.strerror}") from None
+    return runner, site._server.sockets[0].getsockname()[1]
+
+
+async def stop_listening(runner: web.AppRunner | None) -> None:
+    """Close the listening sockets; requests being answered go on."""
+    if runner:
+        for site in list(runner.sites):
+            await site.stop()
+
+
 def load(platform: str):
     module, _, cls = PLATFORMS[platform].partition(":")
     return getattr(importlib.import_module(module), cls)
@@ -87,37 +112,46 @@ async def start_adapters(config: Config, pipeline: Pipeline, say=print,
     return running
 
 
-async def serve(config: Config, pipeline: Pipeline, say=print,
-                ready: Callable[[StatusServer | None], None] | None = None) -> int:
-    """Run the chat platforms until SIGTERM or SIGINT; 1 when none could start.
+async def serve(config: Config, open_core: Callable[[], Core], say=print) -> int:
+    """Open the core, run the chat platforms until SIGTERM or SIGINT; 1 when none could start.
 
-    Stopping takes no new messages, lets the answers in progress finish (for at most
-    `server.shutdown_grace` seconds, after which they are cut short with a notice) and then
-    disconnects.
+    /healthz answers 503 from the first moment (while the model loads) and 200 once the
+    platforms are connected. Stopping takes no new messages, lets the answers in progress
+    finish (for at most `server.shutdown_grace` seconds, after which they are cut short with a
+    notice) and then disconnects and closes the databases.
     """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     status = None
-    if config.server.enabled:
-        status = StatusServer(pipeline, config.server.host, config.server.port)
-        await status.start()
-        say(f"health on http://{config.server.host}:{status.port}/healthz, "
-            f"metrics on /metrics")
+    core = None
     try:
+        if config.server.enabled:
+            status = StatusServer(None, config.server.host, config.server.port)
+            await status.start()
+            say(f"health on http://{config.server.host}:{status.port}/healthz, "
+                f"metrics on /metrics")
+        opening = asyncio.ensure_future(asyncio.to_thread(open_core))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([opening, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if stop.is_set():
+            say("stopped before start-up finished")
+            core = await opening
+            return 0
+        core = opening.result()
+        pipeline = core.pipeline
+        if status:
+            status.pipeline = pipeline
         running = await start_adapters(config, pipeline, say,
                                        status.platforms if status else None)
         if not running:
             say("no chat platform is running: see the lines above")
             return 1
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         if status:
             status.state = "serving"
-        if ready:
-            ready(status)
         await stop.wait()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         if status:
             status.state = "stopping"
         busy = pipeline.in_progress
@@ -134,5 +168,9 @@ async def serve(config: Config, pipeline: Pipeline, say=print,
         say("stopped")
         return 0
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         if status:
             await status.stop()
+        if core is not None:
+            await asyncio.to_thread(core.close)

@@ -21,11 +21,10 @@ import uuid
 from aiohttp import web
 
 from bot.config import Config, HttpConfig, read_secret
-from bot.errors import AdapterError
 from bot.message import Answer, Message
 from bot.pipeline import Pipeline
 
-from . import Handlers
+from . import Handlers, listen, stop_listening
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +53,14 @@ class HttpAdapter:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._authorise])
         app.router.add_post("/v1/messages", self.messages)
         app.router.add_post("/v1/feedback", self.feedback)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            self._runner = None
-            raise AdapterError(f"cannot listen on {self.config.host}:{self.config.port} "
-                               f"(adapters.http.port): {exc.strerror}") from None
-        self.port = site._server.sockets[0].getsockname()[1]
+        self._runner, self.port = await listen(app, self.config.host, self.config.port,
+                                               "adapters.http.port")
         log.info("http: answering on http://%s:%d/v1/messages%s", self.config.host, self.port,
                  "" if self.token else " without a token")
 
     async def stop(self) -> None:
         # Answers being written finish first; the listening socket closes at once.
-        if self._runner:
-            for site in list(self._runner.sites):
-                await site.stop()
+        await stop_listening(self._runner)
         await self.handlers.wait(self.pipeline.config.server.shutdown_grace + 15)
         if self._runner:
             await self._runner.cleanup()

@@ -26,7 +26,7 @@ from bot.message import Answer, Attachment, Message
 from bot.pipeline import Pipeline
 from bot.text import split_message
 
-from . import Handlers
+from . import Handlers, listen, stop_listening
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +122,9 @@ class SlackAdapter:
     async def _start_http(self) -> None:
         web_app = web.Application()
         web_app.router.add_post(self.config.http_path, self._handle_http)
-        self._runner = web.AppRunner(web_app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.http_host, self.config.http_port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            raise AdapterError(f"cannot listen on {self.config.http_host}:"
-                               f"{self.config.http_port}: {exc.strerror}") from None
-        self.http_port = site._server.sockets[0].getsockname()[1]
+        self._runner, self.http_port = await listen(web_app, self.config.http_host,
+                                                    self.config.http_port,
+                                                    "adapters.slack.http_port")
 
     async def _handle_http(self, request: web.Request) -> web.Response:
         # Bolt verifies the signature, answers url_verification and acknowledges at once;
@@ -145,9 +138,7 @@ class SlackAdapter:
         if self._handler:
             await self._handler.close_async()
             self._handler = None
-        if self._runner:
-            for site in list(self._runner.sites):
-                await site.stop()
+        await stop_listening(self._runner)
         await self.handlers.wait(self.pipeline.config.server.shutdown_grace + 15)
         if self._runner:
             await self._runner.cleanup()

@@ -11,7 +11,6 @@ import logging
 
 from aiohttp import web
 
-from bot.errors import BabeldeskError
 from bot.metrics import CONTENT_TYPE
 from bot.pipeline import Pipeline
 
@@ -19,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class StatusServer:
-    def __init__(self, pipeline: Pipeline, host: str, port: int):
+    def __init__(self, pipeline: Pipeline | None, host: str, port: int):
         self.pipeline = pipeline
         self.host, self.port = host, port
         #: starting, serving or stopping
@@ -32,17 +31,9 @@ class StatusServer:
         app = web.Application()
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            self._runner = None
-            raise BabeldeskError(f"server.port: cannot listen on {self.host}:{self.port}: "
-                                 f"{exc.strerror}") from None
-        self.port = site._server.sockets[0].getsockname()[1]
+        from . import listen
+
+        self._runner, self.port = await listen(app, self.host, self.port, "server.port")
         log.info("health on http://%s:%d/healthz, metrics on /metrics", self.host, self.port)
 
     async def stop(self) -> None:
@@ -53,11 +44,13 @@ class StatusServer:
     async def healthz(self, request: web.Request) -> web.Response:
         pipeline = self.pipeline
         body = {"status": self.state, "platforms": self.platforms,
-                "answers_in_progress": pipeline.in_progress,
-                "queue_length": pipeline.model.waiting}
+                "answers_in_progress": pipeline.in_progress if pipeline else 0,
+                "queue_length": pipeline.model.waiting if pipeline else 0}
         return web.json_response(body, status=200 if self.state == "serving" else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
+        if self.pipeline is None:
+            return web.json_response({"status": self.state}, status=503)
         response = web.Response(body=self.pipeline.metrics.render())
         response.headers["Content-Type"] = CONTENT_TYPE
         return response

@@ -85,13 +85,9 @@ def cmd_chat(config: Config, args: argparse.Namespace) -> int:
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from adapters import serve
 
-    core = _open(config)
-    try:
-        return asyncio.run(serve(config, core.pipeline,
-                                 say=lambda line: print(f"babeldesk: {line}", file=sys.stderr,
-                                                        flush=True)))
-    finally:
-        core.close()
+    return asyncio.run(serve(config, lambda: _open(config),
+                             say=lambda line: print(f"babeldesk: {line}", file=sys.stderr,
+                                                    flush=True)))
 
 
 def cmd_ask(config: Config, args: argparse.Namespace) -> int:

@@ -437,7 +437,11 @@ class KnowledgeBase:
         terms = list(dict.fromkeys(search_terms(question)))
         if not terms:
             return []
-        query = " OR ".join(f'"{t}"' for t in terms)
+        stop = stop_terms(language)
+        # Function words ("how do I my") would make every FAQ question a BM25 candidate and
+        # its best match; candidates must share a topic word when the question has one.
+        topic = [t for t in terms if t not in stop and not _is_kana_particle(t)]
+        query = " OR ".join(f'"{t}"' for t in topic or terms)
         with self._lock:
             counts, frequencies = self._document_frequencies()
             rows = self.db.execute(
@@ -454,7 +458,6 @@ class KnowledgeBase:
         # weighs more, so one rare side word cannot outweigh the question's topic.
         unseen = max(total * UNSEEN_SHARE, 1.0)
         ceiling = math.log(1 + (total - unseen + 0.5) / (unseen + 0.5))
-        stop = stop_terms(language)
         idf = {t: min(ceiling, math.log(1 + (total - df.get(t, unseen) + 0.5)
                                         / (df.get(t, unseen) + 0.5)))
                * (STOP_WEIGHT if t in stop or _is_kana_particle(t) else 1.0) for t in terms}

@@ -67,7 +67,8 @@ def custom_ids(call):
 async def test_a_mention_gets_a_streamed_reply_with_sources_and_buttons(discord_fake, adapter,
                                                                        discord_core):
     fake = discord_fake
-    asked = message_create(f"{mention(BOT_ID)} How do I get a refund for my kettle?",
+    asked = message_create(f"{mention(BOT_ID)} How do I descale my kettle? Please explain "
+                           "every step.",
                            GENERAL, mentions=[BOT_ID])
     await fake.dispatch("MESSAGE_CREATE", asked)
     await fake.wait_for(lambda: finished(fake, GENERAL), timeout=120)

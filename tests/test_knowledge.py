@@ -166,6 +166,8 @@ def test_unrelated_questions_fall_below_the_relevance_threshold(kb, question, la
     ("Le voyant clignote en rouge", "fr", "fr/depannage.md"),
     ("Mein Wasserkocher verbindet sich nicht mit dem WLAN", "de", "de/fehlerbehebung.de.md"),
     ("パスワードを再設定するには？", "ja", "ja/account.md"),
+    # "How do I … my" must not pull up every FAQ question that starts the same way.
+    ("How do I descale my kettle?", "en", "en/troubleshooting.md"),
 ])
 def test_related_questions_pass_the_threshold(kb, question, language, path):
     hits = kb.search(question, language, 3, Config().retrieval.min_relevance)

@@ -106,13 +106,18 @@ async def start_http_run(write_config, model_path, grace: float = 20.0, max_toke
         found = re.search(r"health on (http://\S+/healthz)", line)
         if found:
             health = found.group(1)
+            # Up before the model is loaded, saying it is not ready yet.
+            async with aiohttp.ClientSession() as session:
+                async with session.get(health) as response:
+                    starting = (response.status, (await response.json())["status"])
         if "babeldesk: http: connected" in line:
-            return process, health, f"http://127.0.0.1:{port}/v1/messages"
+            return process, health, f"http://127.0.0.1:{port}/v1/messages", starting
 
 
 async def test_run_serves_health_metrics_and_http_answers(write_config, model_path):
-    process, health, api = await start_http_run(write_config, model_path)
+    process, health, api, starting = await start_http_run(write_config, model_path)
     try:
+        assert starting == (503, "starting")
         async with aiohttp.ClientSession() as session:
             async with session.get(health) as response:
                 assert response.status == 200
@@ -160,7 +165,7 @@ async def read_final(response) -> dict:
 
 
 async def test_sigterm_lets_the_answer_in_progress_finish(write_config, model_path):
-    process, health, api = await start_http_run(write_config, model_path, grace=300,
+    process, health, api, _ = await start_http_run(write_config, model_path, grace=300,
                                                 max_tokens=120)
     try:
         async with aiohttp.ClientSession() as session:
@@ -184,7 +189,7 @@ async def test_sigterm_lets_the_answer_in_progress_finish(write_config, model_pa
 
 async def test_sigterm_past_the_grace_period_cuts_the_answer_with_a_notice(write_config,
                                                                            model_path):
-    process, health, api = await start_http_run(write_config, model_path, grace=0,
+    process, health, api, _ = await start_http_run(write_config, model_path, grace=0,
                                                 max_tokens=120)
     try:
         async with aiohttp.ClientSession() as session:

@@ -69,7 +69,8 @@ async def settle(fake, envelope_ids, seconds=1.0):
 
 
 async def test_a_mention_streams_an_answer_into_its_thread_once(fake, adapter, slack_core):
-    event = app_mention("How do I get a refund for my kettle?", channel="C0GENERAL1",
+    event = app_mention("How do I descale my kettle? Please explain every step.",
+                        channel="C0GENERAL1",
                         ts="1700001000.000100")
     body = envelope(event, event_id="Ev0MENTION1")
     first = await fake.push(body)
