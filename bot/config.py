@@ -65,6 +65,8 @@ class ModelConfig:
     temperature: float = 0.2
     #: a llama-cpp-python chat format name; empty uses the chat template inside the GGUF
     chat_format: str | None = None
+    #: memory for saved model states, so follow-ups read only their new tokens; 0: off
+    cache_mb: int = 1024
     #: the server's base URL, for the openai backend (vLLM, llama.cpp server, Ollama, Mistral)
     base_url: str | None = None
     #: the model name the server knows, for the openai backend
@@ -83,6 +85,7 @@ class ModelConfig:
               f"must be llama or openai, got {self.backend!r}")
         positive(f"{key}.timeout", self.timeout)
         check(self.retries >= 0, f"{key}.retries", "must be 0 or more")
+        check(self.cache_mb >= 0, f"{key}.cache_mb", "must be 0 (off) or more megabytes")
         check(1 <= self.parallel <= 64, f"{key}.parallel", "must be between 1 and 64")
         if self.backend == "openai":
             check(bool(self.base_url) and self.base_url.startswith(("http://", "https://")),
@@ -153,7 +156,7 @@ class PromptConfig:
     system: str = DEFAULT_SYSTEM_PROMPT
     product: str = "Kettlebird"
     #: most tokens of earlier turns put in the prompt (less when the context is full)
-    history_tokens: int = 1024
+    history_tokens: int = 2048
     #: longer messages are cut to this many characters
     max_message_chars: int = 4000
 

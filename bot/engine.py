@@ -8,6 +8,7 @@ one busy channel cannot starve the others, and no request is ever dropped.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import threading
@@ -16,6 +17,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterator, Protocol
+
+import numpy as np
 
 from .errors import ModelError
 
@@ -30,19 +33,105 @@ class Engine(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def generate(self, messages: list[dict], max_tokens: int, temperature: float,
-                 stop: Callable[[], bool]) -> Iterator[str]:
-        """Yield the answer's text as it is produced; stop early when `stop()` is true."""
+                 stop: Callable[[], bool], conversation: str | None = None) -> Iterator[str]:
+        """Yield the answer's text as it is produced; stop early when `stop()` is true.
+        `conversation` lets the engine reuse what it has already read of that conversation."""
+
+
+@dataclass
+class SavedState:
+    """llama.cpp's state after reading `tokens`: the attention cache of one conversation."""
+
+    tokens: np.ndarray
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + self.tokens.nbytes
+
+
+class StateCache:
+    """Saved states by key, least recently used out first, within a memory budget."""
+
+    def __init__(self, capacity_bytes: int):
+        self.capacity = capacity_bytes
+        self._items: OrderedDict[tuple, SavedState] = OrderedDict()
+        self.bytes = 0
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple) -> SavedState | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: tuple, item: SavedState) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.bytes -= old.size
+        if item.size > self.capacity:
+            return
+        self._items[key] = item
+        self.bytes += item.size
+        while self.bytes > self.capacity:
+            _, evicted = self._items.popitem(last=False)
+            self.bytes -= evicted.size
+            self.evictions += 1
+
+
+@dataclass
+class GenerationStats:
+    """What one generation cost: for the benchmarks and the logs."""
+
+    prompt_tokens: int = 0
+    #: tokens the prompt has that the conversation's previous prompt had not (the previous
+    #: answer and the new message): what a cache that keeps only prompts must read
+    new_tokens: int = 0
+    #: prompt tokens read by the model this time; the rest came from a saved state
+    evaluated: int = 0
+    #: where the reused prefix came from: conversation, system, none
+    reused_from: str = "none"
+    generated: int = 0
+    first_token_seconds: float = 0.0
+
+
+#: llama.cpp's numbers depend a little on how a prompt is cut into batches (its matrix kernels
+#: work on groups of rows from each batch's start). Reusing states only up to a multiple of
+#: this, and never the model's own answer tokens (computed one at a time), keeps every prompt
+#: token in the same group as when the whole prompt is read at once: the same answers, cache
+#: or no cache.
+ALIGN = 32
+
+
+def common_prefix(a, b) -> int:
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    diff = np.nonzero(np.asarray(a[:n]) != np.asarray(b[:n]))[0]
+    return int(diff[0]) if len(diff) else n
 
 
 class LlamaEngine:
-    """A GGUF model through llama-cpp-python, with the chat template stored in the file."""
+    """A GGUF model through llama-cpp-python, with the chat template stored in the file.
+
+    With a state cache, the model's state after each answer is kept per conversation (and
+    once for each system prompt), so a follow-up in any of many interleaved conversations
+    reads only its new tokens. A conversation's state is only ever loaded for that same
+    conversation.
+    """
 
     def __init__(self, path: Path, n_ctx: int = 4096, threads: int = 0, gpu_layers: int = 0,
-                 chat_format: str | None = None):
+                 chat_format: str | None = None, cache_mb: int = 0):
         try:
+            import llama_cpp
             from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:  # pragma: no cover - a broken install
             raise ModelError(f"llama-cpp-python is not installed or does not load: {exc}") from exc
+        self._llama_cpp = llama_cpp
         self.path = Path(path)
         self.n_ctx = n_ctx
         try:
@@ -54,14 +143,87 @@ class LlamaEngine:
             raise ModelError(f"cannot load the model {self.path}: {exc}") from exc
         self.name = self.llm.metadata.get("general.name", self.path.stem)
         self._tokenizer_lock = threading.Lock()
+        # Formatting the prompt here, with the GGUF's own template exactly as llama-cpp-python
+        # does, gives the prompt's tokens before generation: needed to pick a saved state.
+        self._formatters = None
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if template and not chat_format:
+            eos_id, bos_id = self.llm.token_eos(), self.llm.token_bos()
+            model = self.llm._model
+            words = {"eos_token": model.token_get_text(eos_id) if eos_id != -1 else "",
+                     "bos_token": model.token_get_text(bos_id) if bos_id != -1 else ""}
+            self._formatters = (
+                Jinja2ChatFormatter(template=template, stop_token_ids=[eos_id], **words),
+                Jinja2ChatFormatter(template=template, add_generation_prompt=False, **words))
+        self.cache = StateCache(cache_mb * 1024 * 1024) if cache_mb > 0 else None
+        #: whose state the model's context holds now: ("conversation", id) or ("system", …)
+        self._live: tuple | None = None
+        self.last = GenerationStats()
+        #: each conversation's last prompt, for the statistics
+        self._prompts: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def count_tokens(self, text: str) -> int:
         with self._tokenizer_lock:
             return len(self.llm.tokenize(text.encode("utf-8", errors="replace"),
                                          add_bos=False, special=False))
 
+    def _tokens(self, text: str) -> list[int]:
+        with self._tokenizer_lock:
+            return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+
     def generate(self, messages: list[dict], max_tokens: int, temperature: float,
-                 stop: Callable[[], bool]) -> Iterator[str]:
+                 stop: Callable[[], bool], conversation: str | None = None) -> Iterator[str]:
+        if self._formatters is None:
+            yield from self._generate_with_handler(messages, max_tokens, temperature, stop)
+            return
+        formatted = self._formatters[0](messages=messages)
+        tokens = self._tokens(formatted.prompt)
+        previous = self._prompts.pop(conversation, None) if conversation else None
+        stats = GenerationStats(prompt_tokens=len(tokens), new_tokens=len(tokens) - (
+            common_prefix(previous, tokens) if previous is not None else 0))
+        if conversation:
+            self._prompts[conversation] = np.asarray(tokens, dtype=np.intc)
+            while len(self._prompts) > 1000:
+                self._prompts.popitem(last=False)
+        primed = 0
+        if self.cache is not None and conversation is not None:
+            stats.reused_from, primed = self._restore(("conversation", conversation), messages,
+                                                      tokens)
+        else:
+            self.llm.reset()
+            self._live = None
+        # What llama-cpp-python will read again: all after the common prefix, and at least
+        # the last token (its logits start the answer).
+        held = self.llm.input_ids[:self.llm.n_tokens]
+        stats.evaluated = primed + len(tokens) - min(common_prefix(held, tokens),
+                                                     len(tokens) - 1)
+        started = time.monotonic()
+        stream = self.llm.create_completion(
+            tokens, max_tokens=max_tokens, temperature=temperature, stream=True,
+            stop=formatted.stop, stopping_criteria=formatted.stopping_criteria)
+        try:
+            for chunk in stream:
+                text = chunk["choices"][0]["text"]
+                if not stats.generated:
+                    stats.first_token_seconds = time.monotonic() - started
+                stats.generated += 1
+                if text:
+                    yield text
+                if stop():
+                    break
+        finally:
+            stream.close()
+            self.last = stats
+            if self.cache is not None and conversation is not None:
+                # The state ends with the prompt: the answer's tokens are read again, in a
+                # batch, as part of the next prompt (see ALIGN).
+                self._truncate(len(tokens))
+                self._save(("conversation", conversation))
+
+    def _generate_with_handler(self, messages, max_tokens, temperature, stop):
+        # A chat_format named in the config: llama-cpp-python formats, nothing is cached.
+        self.llm.reset()
+        self._live = None
         stream = self.llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
                                                  temperature=temperature, stream=True)
         try:
@@ -73,6 +235,75 @@ class LlamaEngine:
                     break
         finally:
             stream.close()
+
+    # -- the state cache --
+
+    def _restore(self, key: tuple, messages: list[dict], tokens: list[int]
+                 ) -> tuple[str, int]:
+        """Put the longest usable saved prefix of `tokens` into the model's context; returns
+        where it came from and how many tokens were read to make a new system state."""
+        system_key = ("system", messages[0]["content"]) if messages[0]["role"] == "system" \
+            else None
+        options: list[tuple[int, str, tuple, SavedState | None]] = []
+        if self._live in (key, system_key):
+            held = self.llm.input_ids[:self.llm.n_tokens]
+            options.append((common_prefix(held, tokens), self._live[0], self._live, None))
+        for candidate in (key, system_key):
+            saved = self.cache.get(candidate) if candidate else None
+            if saved is not None:
+                options.append((common_prefix(saved.tokens, tokens), candidate[0], candidate,
+                                saved))
+        best = max(options, key=lambda o: o[0], default=None)
+        if best is None or best[0] == 0:
+            # Another conversation's state never serves this one: start from nothing, and
+            # keep the system prompt's state for every conversation that starts with it.
+            self.llm.reset()
+            self._live = None
+            primed = self._prime_system(system_key, messages[0], tokens) if system_key else 0
+            return "none", primed
+        length, source, owner, saved = best
+        if saved is not None:
+            self._load(saved)
+        self._live = owner
+        self._truncate(length // ALIGN * ALIGN)
+        return source, 0
+
+    def _prime_system(self, system_key: tuple, system: dict, tokens: list[int]) -> int:
+        prefix = self._tokens(self._formatters[1](messages=[system]).prompt)
+        if len(prefix) >= len(tokens) or tokens[:len(prefix)] != prefix:
+            return 0  # the template renders the system prompt differently in context
+        prefix = prefix[:len(prefix) // ALIGN * ALIGN]
+        if not prefix:
+            return 0
+        self.llm.eval(prefix)
+        self._save(system_key)
+        return len(prefix)
+
+    def _save(self, key: tuple) -> None:
+        llama_cpp, ctx = self._llama_cpp, self.llm._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(ctx, buffer, size)
+        tokens = self.llm.input_ids[:self.llm.n_tokens].copy()
+        self.cache.put(key, SavedState(tokens, ctypes.string_at(buffer, written)))
+        self._live = key
+
+    def _truncate(self, n: int) -> None:
+        """Keep only the first `n` tokens of the model's context."""
+        if n < self.llm.n_tokens:
+            self.llm._ctx.kv_cache_seq_rm(-1, n, -1)
+            self.llm.n_tokens = n
+            self.llm._requires_eval = True
+
+    def _load(self, saved: SavedState) -> None:
+        llama_cpp, ctx = self._llama_cpp, self.llm._ctx.ctx
+        buffer = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
+        if llama_cpp.llama_state_set_data(ctx, buffer, len(saved.data)) != len(saved.data):
+            raise ModelError("restoring a saved model state failed")
+        n = len(saved.tokens)
+        self.llm.input_ids[:n] = saved.tokens
+        self.llm.n_tokens = n
+        self.llm._requires_eval = True
 
 
 class OpenAIEngine:
@@ -115,7 +346,8 @@ class OpenAIEngine:
                         ", ".join(models[:5]), self.name)
 
     def generate(self, messages: list[dict], max_tokens: int, temperature: float,
-                 stop: Callable[[], bool]) -> Iterator[str]:
+                 stop: Callable[[], bool], conversation: str | None = None) -> Iterator[str]:
+        # The server keeps its own prefix cache (vLLM, llama-server): nothing to do here.
         try:
             stream = self.client.chat.completions.create(
                 model=self.name, messages=messages, max_tokens=max_tokens,
@@ -239,7 +471,7 @@ class ModelQueue:
 
         try:
             for text in self.engine.generate(job.messages, job.max_tokens, job.temperature,
-                                             job.cancelled.is_set):
+                                             job.cancelled.is_set, job.conversation):
                 send(text)
             send(_DONE)
         except Exception as exc:

@@ -47,6 +47,14 @@ def add_seen_events(db: sqlite_utils.Database) -> None:
     db["seen_events"].create_index(["created"])
 
 
+@migrations()
+def add_turn_prompts(db: sqlite_utils.Database) -> None:
+    # What the model was given for the turn (the question with its passages, the raw answer):
+    # later prompts repeat it word for word, so the model's cached state of the conversation
+    # stays a prefix of the next prompt.
+    db["turns"].add_column("prompt", str)
+
+
 #: seconds a platform event id is remembered for; Slack retries within minutes
 SEEN_EVENTS_KEEP = 86400
 
@@ -74,6 +82,9 @@ class Turn:
     sources: list[Source] = field(default_factory=list)
     abstained: bool = False
     created: float = 0.0
+    #: the text the model saw for this turn, when it differs from `text`
+    prompt: str = ""
+    id: int | None = None
 
 
 class History:
@@ -103,11 +114,14 @@ class History:
         """The conversation's last `limit` turns, oldest first."""
         with self._lock:
             rows = self.db.execute(
-                "SELECT role, text, author, language, sources, abstained, created FROM turns "
-                "WHERE conversation_id = ? ORDER BY id DESC LIMIT ?", [key.id, limit]).fetchall()
+                "SELECT role, text, author, language, sources, abstained, created, prompt, id "
+                "FROM turns WHERE conversation_id = ? ORDER BY id DESC LIMIT ?",
+                [key.id, limit]).fetchall()
         return [Turn(role, text, author, language or "",
-                     [Source(**s) for s in json.loads(sources or "[]")], bool(abstained), created)
-                for role, text, author, language, sources, abstained, created in reversed(rows)]
+                     [Source(**s) for s in json.loads(sources or "[]")], bool(abstained), created,
+                     prompt or "", turn_id)
+                for role, text, author, language, sources, abstained, created, prompt, turn_id
+                in reversed(rows)]
 
     def count(self, key: ConversationKey | None = None) -> int:
         with self._lock:
@@ -131,10 +145,10 @@ class History:
             for turn in (question, answer):
                 turn_id = self.db.execute(
                     "INSERT INTO turns (conversation_id, role, author, text, language, sources, "
-                    "abstained, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "abstained, created, prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [key.id, turn.role, turn.author, turn.text, turn.language,
                      json.dumps([s.to_dict() for s in turn.sources], ensure_ascii=False),
-                     int(turn.abstained), turn.created or now]).lastrowid
+                     int(turn.abstained), turn.created or now, turn.prompt or None]).lastrowid
             if max_turns:
                 self._delete_turns(
                     "SELECT id FROM turns WHERE conversation_id = ? AND id NOT IN (SELECT id "

@@ -52,6 +52,8 @@ class Pipeline:
         self._cut = False
         self._in_progress = 0
         self._idle: asyncio.Event | None = None
+        #: conversation id → the first history turn in its prompts (see `_window`)
+        self._anchors: dict[str, int | None] = {}
         self._pruned_at = time.time()  # open_core applied the retention settings just now
 
     def respond(self, message: Message) -> Reply:
@@ -145,8 +147,9 @@ class Pipeline:
                 answer = Answer(self._abstention(language), language, abstained=True,
                                 kind="abstained", notice=notice)
             else:
-                answer = await self._generate(message, text, language, hits, emit, notice,
-                                              arrived)
+                answer, seen = await self._generate(message, text, language, hits, emit,
+                                                    notice, arrived)
+                return await asyncio.to_thread(self._store, message, text, answer, seen)
             return await asyncio.to_thread(self._store, message, text, answer)
         except ModelError as exc:
             log.error("message %s in %s: %s", message.id, message.key.id, exc)
@@ -219,14 +222,18 @@ class Pipeline:
 
     def build_prompt(self, message: Message, text: str, language: str,
                      hits: list[Hit]) -> list[dict]:
-        """System prompt with the passages and their sources, as much history as fits, and
-        the question."""
+        """The system prompt, the conversation so far as the model saw it, then this turn's
+        passages with their sources and the question.
+
+        Stable parts come first so that each prompt extends the previous one: the model's
+        cached state of the conversation is reused and only the new turn is read.
+        """
         cfg, engine = self.config, self.model.engine
         name = LANGUAGE_NAMES.get(language, language)
         system = cfg.prompt.system.format(product=cfg.prompt.product, language=name)
         question = f"{text}\n\n(Answer in {name}.)"
         budget = engine.n_ctx - cfg.model.max_tokens - TEMPLATE_MARGIN
-        budget -= engine.count_tokens(system) + engine.count_tokens(question)
+        budget -= engine.count_tokens(system) + engine.count_tokens(question) + PER_MESSAGE_TOKENS
         blocks = []
         for i, hit in enumerate(hits, start=1):
             block = f"[{i}] {hit.passage.source.label}\n{hit.passage.text}"
@@ -235,23 +242,41 @@ class Pipeline:
                 break
             blocks.append(block)
             budget -= cost
-        system = f"{system}\n\nHelp-centre passages:\n\n" + "\n\n".join(blocks)
-        history_budget = min(cfg.prompt.history_tokens, budget)
-        turns: list[dict] = []
-        for turn in reversed(self.history.recent(message.key, 40)):
-            cost = engine.count_tokens(turn.text) + PER_MESSAGE_TOKENS
-            if cost > history_budget:
-                break
-            history_budget -= cost
-            turns.insert(0, {"role": turn.role, "content": turn.text})
-        # Chat templates expect user and assistant to alternate, starting with the user.
-        while turns and turns[0]["role"] != "user":
-            turns.pop(0)
+        user = "Help-centre passages:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+        turns = self._window(message.key, min(cfg.prompt.history_tokens, budget))
         return [{"role": "system", "content": system}, *turns,
-                {"role": "user", "content": question}]
+                {"role": "user", "content": user}]
+
+    def _window(self, key, budget: int) -> list[dict]:
+        """The earlier turns that go in the prompt, within `budget` tokens.
+
+        The window's first turn stays where it is while the conversation fits, so that the
+        prompt keeps growing at its end only; when it no longer fits, it moves forward to
+        where the rest takes half the budget, and stays there again for a while.
+        """
+        engine = self.model.engine
+        turns = self.history.recent(key, 60)
+        costs = [engine.count_tokens(t.prompt or t.text) + PER_MESSAGE_TOKENS for t in turns]
+        starts = [i for i, t in enumerate(turns) if t.role == "user"]
+
+        def fits(i: int, limit: float) -> bool:
+            return sum(costs[i:]) <= limit
+
+        anchor = self._anchors.get(key.id)
+        at = next((i for i in starts if turns[i].id == anchor), None)
+        if at is not None and fits(at, budget):
+            start = at
+        elif anchor is None and starts and fits(starts[0], budget):
+            start = starts[0]
+        else:
+            start = next((i for i in starts if fits(i, budget / 2)), len(turns))
+        self._anchors[key.id] = turns[start].id if start < len(turns) else None
+        return [{"role": t.role, "content": t.prompt or t.text} for t in turns[start:]]
 
     async def _generate(self, message: Message, text: str, language: str, hits: list[Hit],
-                        emit: Callable[[str], None], notice: str, arrived: float) -> Answer:
+                        emit: Callable[[str], None], notice: str, arrived: float
+                        ) -> tuple[Answer, tuple[str, str] | None]:
+        """The answer, and for one the model wrote in full, what the model saw and wrote."""
         messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits)
         cfg = self.config.model
         parts: list[str] = []
@@ -267,28 +292,29 @@ class Pipeline:
                 if leak and leak in "".join(parts[-40:]):
                     log.warning("%s: answer repeated the system prompt; refused", message.key.id)
                     return Answer(self.texts.get("refusal", language), language, kind="refused",
-                                  notice=notice)
+                                  notice=notice), None
                 emit(chunk)
         finally:
             await stream.aclose()
             if parts:
                 self.metrics.record_generation(len(parts), time.monotonic() - first)
         # Small models sometimes echo the language reminder that ends the question.
-        answer = "".join(parts).replace(messages[-1]["content"].rsplit("\n\n", 1)[-1], "")
-        answer = answer.strip()
+        raw = "".join(parts)
+        answer = raw.replace(messages[-1]["content"].rsplit("\n\n", 1)[-1], "").strip()
         if self._cut:
             cut_notice = self.texts.get("interrupted", language)
             return Answer(f"{answer}\n\n{cut_notice}".strip(), language, kind="interrupted",
-                          notice=notice)
+                          notice=notice), None
         if not answer:
             return Answer(self._abstention(language), language, abstained=True,
-                          kind="abstained", notice=notice)
+                          kind="abstained", notice=notice), None
         # Cite what passed the threshold; weaker passages were only background.
         strong = [h for h in hits if h.relevance >= self.config.retrieval.min_relevance]
         sources = list(dict.fromkeys(hit.passage.source for hit in strong or hits[:1]))
-        return Answer(answer, language, sources, notice=notice)
+        return Answer(answer, language, sources, notice=notice), (messages[-1]["content"], raw)
 
-    def _store(self, message: Message, text: str, answer: Answer) -> Answer:
+    def _store(self, message: Message, text: str, answer: Answer,
+               seen: tuple[str, str] | None = None) -> Answer:
         now = time.time()
         retention = self.config.history
         if retention.max_age_days and now - self._pruned_at > PRUNE_EVERY:
@@ -297,9 +323,10 @@ class Pipeline:
             self.history.prune(max_age_days=retention.max_age_days)
         turn_id = self.history.add_exchange(
             message.key,
-            Turn("user", text, message.author, answer.language, created=now),
+            Turn("user", text, message.author, answer.language, created=now,
+                 prompt=seen[0] if seen else ""),
             Turn("assistant", answer.text, message.author, answer.language, answer.sources,
-                 answer.abstained, created=now),
+                 answer.abstained, created=now, prompt=seen[1] if seen else ""),
             max_turns=self.config.history.max_turns)
         return dataclasses.replace(answer, turn_id=turn_id)
 

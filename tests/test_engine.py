@@ -24,7 +24,7 @@ class RecordingEngine:
     def count_tokens(self, text):
         return len(text.split())
 
-    def generate(self, messages, max_tokens, temperature, stop):
+    def generate(self, messages, max_tokens, temperature, stop, conversation=None):
         self.gate.wait(5)
         name = messages[-1]["content"]
         self.order.append(name)

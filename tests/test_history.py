@@ -51,7 +51,8 @@ def test_schema_comes_from_migrations_and_uses_wal(tmp_path):
     db = sqlite_utils.Database(tmp_path / "history.db")
     assert migrations.pending(db) == []
     assert [m.name for m in migrations.applied(db)] == [
-        "create_conversations_and_turns", "add_feedback_and_handoffs", "add_seen_events"]
+        "create_conversations_and_turns", "add_feedback_and_handoffs", "add_seen_events",
+        "add_turn_prompts"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"conversations", "turns", "feedback", "handoffs", "seen_events"} <= set(
         db.table_names())
@@ -124,4 +125,18 @@ def test_handoff_is_kept_until_released_and_survives_reopening(tmp_path):
     assert not history.is_handed_off(ConversationKey("discord", "G1", "C1", "other"))
     assert history.release(key) and not history.release(key)
     assert not history.is_handed_off(key)
+    history.close()
+
+
+def test_a_turn_keeps_what_the_model_saw(tmp_path):
+    history = History(tmp_path / "history.db")
+    key = ConversationKey("slack", "T1", "C1", "")
+    history.add_exchange(key, Turn("user", "refund?", "U1", "en",
+                                   prompt="Help-centre passages: …\n\nQuestion: refund?"),
+                         Turn("assistant", "Within 30 days.", "U1", "en", prompt=" Within 30 days."))
+    history.add_exchange(key, Turn("user", "thanks", "U1", "en"), Turn("assistant", "Bye", "U1"))
+    turns = history.recent(key)
+    assert [t.prompt for t in turns] == ["Help-centre passages: …\n\nQuestion: refund?",
+                                         " Within 30 days.", "", ""]
+    assert [t.id for t in turns] == sorted(t.id for t in turns)
     history.close()

@@ -152,6 +152,46 @@ async def test_history_in_the_prompt_stays_within_its_token_budget(write_config,
     assert "29" in history[-1]["content"]  # the most recent turns are the ones kept
 
 
+async def test_the_prompt_grows_at_its_end_so_the_model_state_can_be_reused(write_config,
+                                                                               engine):
+    """System prompt first, then the turns as the model saw them, then the new passages and
+    question; the window's start stays put until the history outgrows its budget, then jumps
+    to half of it."""
+    from bot.history import Turn
+
+    config = write_config(prompt={"history_tokens": 400})
+    core = open_core(config, engine=engine, watch=False)
+    asked = message("How do I reset my password?", channel="window")
+    hits = core.knowledge.search(asked.text, "en", 3)
+    try:
+        starts, prompts = [], []
+        for i in range(12):
+            prompt = core.pipeline.build_prompt(asked, asked.text, "en", hits)
+            prompts.append(prompt)
+            starts.append(prompt[1]["content"] if len(prompt) > 2 else None)
+            core.history.add_exchange(
+                asked.key, Turn("user", f"question {i}", prompt=f"passages {i}\n\n"
+                                f"Question: question {i} " + "about refunds " * 12),
+                Turn("assistant", f"answer {i}", prompt=f"answer {i} " + "in detail " * 12))
+    finally:
+        core.close()
+    first = prompts[-1]
+    assert first[0]["role"] == "system" and "Help-centre passages" not in first[0]["content"]
+    assert first[-1]["content"].startswith("Help-centre passages:\n\n[1] ")
+    assert first[-1]["content"].endswith("Question: How do I reset my password?\n\n"
+                                         "(Answer in English.)")
+    # History is what the model saw, not the short stored text.
+    assert first[1]["content"].startswith("passages ") and "about refunds" in first[1]["content"]
+    # While it fits, each prompt extends the previous one: same start, one more exchange.
+    jumps = [i for i in range(2, 12) if starts[i] != starts[i - 1]]
+    assert 1 <= len(jumps) <= 4, starts
+    for i in range(2, 12):
+        if i not in jumps:
+            assert prompts[i][1:-1][:len(prompts[i - 1]) - 2] == prompts[i - 1][1:-1]
+    used = sum(engine.count_tokens(m["content"]) for m in first[1:-1])
+    assert 0 < used <= 400
+
+
 async def test_generation_does_not_block_the_event_loop(core):
     ticks = 0
 
