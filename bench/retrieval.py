@@ -1,0 +1,110 @@
+"""Retrieval speed as the knowledge grows: search latency, full index build, one edited file.
+
+    .venv/bin/python bench/retrieval.py [--sizes 1000,10000,100000] [--json results.json]
+
+Passages are generated from XQuAD's English paragraphs (../shared/data/xquad, CC BY-SA 4.0:
+read from there, never copied into the repository), shuffled into Markdown files of 100
+sections each, repeated with a numbered suffix to reach each size; the queries are XQuAD's
+questions. Targets: search p95 ≤ 10 ms at 100k passages; one edited file re-indexed in
+≤ 200 ms at 10k passages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from common import DATA, ROOT, summary, table
+
+from bot.config import Config
+from bot.knowledge import KnowledgeBase
+from bot.language import LanguageDetector
+
+SECTIONS_PER_FILE = 100
+
+
+def xquad(language: str = "en") -> tuple[list[str], list[str]]:
+    data = json.loads((DATA / "xquad" / f"xquad.{language}.json").read_text(encoding="utf-8"))
+    paragraphs, questions = [], []
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            paragraphs.append(paragraph["context"].strip())
+            questions += [qa["question"] for qa in paragraph["qas"]]
+    return paragraphs, questions
+
+
+def write_knowledge(folder: Path, paragraphs: list[str], size: int) -> None:
+    rng = random.Random(0)
+    files = -(-size // SECTIONS_PER_FILE)
+    for f in range(files):
+        count = min(SECTIONS_PER_FILE, size - f * SECTIONS_PER_FILE)
+        sections = []
+        for s in range(count):
+            text = rng.choice(paragraphs)
+            sections.append(f"## Section {f}-{s}\n\n{text} (copy {f}-{s})\n")
+        (folder / f"part-{f:05d}.md").write_text(f"# Part {f}\n\n" + "\n".join(sections),
+                                                 encoding="utf-8")
+
+
+def measure(size: int, paragraphs: list[str], questions: list[str]) -> dict:
+    detector = LanguageDetector(Config().languages, "en")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "knowledge"
+        folder.mkdir()
+        write_knowledge(folder, paragraphs, size)
+        kb = KnowledgeBase(folder, Path(tmp) / "knowledge.db", detector)
+        try:
+            started = time.perf_counter()
+            kb.sync(full=True)
+            build = time.perf_counter() - started
+            passages = kb.passage_count()
+            kb.search(questions[0], "en", 3)  # warm: document frequencies
+            latencies = []
+            for question in questions[:300]:
+                started = time.perf_counter()
+                kb.search(question, "en", 3)
+                latencies.append((time.perf_counter() - started) * 1000)
+            target = folder / "part-00000.md"
+            target.write_text(target.read_text(encoding="utf-8") + "\n## Added\n\nNew text.\n",
+                              encoding="utf-8")
+            started = time.perf_counter()
+            report = kb.sync()
+            edit = (time.perf_counter() - started) * 1000
+            assert report.updated == ["part-00000.md"], report
+        finally:
+            kb.close()
+    p50, p95, worst = summary(latencies)
+    return {"passages": passages, "build_s": build, "build_per_s": passages / build,
+            "search_p50_ms": p50, "search_p95_ms": p95, "search_max_ms": worst,
+            "edit_ms": edit}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--json", type=Path, default=ROOT / "data" / "bench" / "retrieval.json")
+    args = parser.parse_args()
+    paragraphs, questions = xquad()
+    results = [measure(int(size), paragraphs, questions) for size in args.sizes.split(",")]
+    print(table(["passages", "build s", "passages/s", "search p50 ms", "search p95 ms",
+                 "search max ms", "edit ms"],
+                [[r["passages"], r["build_s"], r["build_per_s"], r["search_p50_ms"],
+                  r["search_p95_ms"], r["search_max_ms"], r["edit_ms"]] for r in results]))
+    by_size = {r["passages"]: r for r in results}
+    largest, middle = max(by_size), sorted(by_size)[len(by_size) // 2]
+    targets = {"search_p95_at_largest_ms": by_size[largest]["search_p95_ms"],
+               "search_target_met": by_size[largest]["search_p95_ms"] <= 10,
+               "edit_ms_at_middle": by_size[middle]["edit_ms"],
+               "edit_target_met": by_size[middle]["edit_ms"] <= 200}
+    print(f"\ntargets: {targets}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"results": results, "targets": targets}, indent=2))
+    print(f"written {args.json}")
+
+
+if __name__ == "__main__":
+    main()
