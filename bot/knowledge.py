@@ -31,6 +31,9 @@ SUFFIXES = (".md", ".markdown", ".txt", ".yaml", ".yml")
 INDEX_VERSION = "2"
 #: candidates read from FTS5 before relevance is weighed
 CANDIDATES = 40
+#: about how many passages the candidate query may match (see `_match_terms`)
+MATCH_ROWS = 20000
+MIN_MATCH_TERMS = 2
 #: how much a function word counts towards relevance, against 1 for a topic word
 STOP_WEIGHT = 0.15
 #: the share of passages a term the knowledge never uses is weighed as if it appeared in
@@ -324,6 +327,7 @@ class KnowledgeBase:
             report.unchanged = len(current) - len(todo)
             with self.db.conn:
                 for path in removed:
+                    self._recount(path, -1)
                     self.db.execute("DELETE FROM passages WHERE path = ?", [path])
                     self.db["files"].delete(path)
                     self._stats.pop(path, None)
@@ -332,8 +336,6 @@ class KnowledgeBase:
                 self._sync_file(path, current[path], known.get(path), report)
                 if progress:
                     progress(i + 1, len(todo))
-            if report.changed:
-                self._frequencies = None
         for path in report.removed:
             log.info("knowledge: removed %s", path)
         return report
@@ -363,12 +365,14 @@ class KnowledgeBase:
             log.exception("knowledge: skipped %s", self.folder / path)
             report.failed[path] = error
         with self.db.conn:
+            self._recount(path, -1)
             self.db.execute("DELETE FROM passages WHERE path = ?", [path])
             self.db["passages"].insert_all(
                 {"path": path, "title": p.title, "heading": p.heading, "language": p.language,
                  "position": i, "text": p.text,
                  "terms": search_text(f"{p.heading}\n{p.text}")}
                 for i, p in enumerate(passages))
+            self._recount(path, +1)
             self.db["files"].upsert({"path": path, "sha256": digest,
                                      "language": passages[0].language if passages else "",
                                      "size": stat[0], "mtime_ns": stat[1],
@@ -404,9 +408,26 @@ class KnowledgeBase:
 
     # -- reading --
 
+    def _recount(self, path: str, sign: int) -> None:
+        """Keep the document frequencies in step with one file's passages, leaving or
+        arriving: recounting the whole index after an edit takes seconds at 100k passages."""
+        if self._frequencies is None:
+            return
+        counts, frequencies = self._frequencies
+        for lang, terms in self.db.execute("SELECT language, terms FROM passages WHERE path = ?",
+                                           [path]):
+            unique = set(terms.split())
+            for scope in (lang, None):
+                counts[scope] = counts.get(scope, 0) + sign
+                table = frequencies.setdefault(scope, Counter())
+                for term in unique:
+                    table[term] += sign
+                    if table[term] <= 0:
+                        del table[term]
+
     def _document_frequencies(self) -> tuple[dict, dict]:
         """Passages per language and, per language, how many passages use each term; the key
-        None covers all languages. Recounted only after the index changed."""
+        None covers all languages. Counted once; `_recount` keeps them in step with edits."""
         if self._frequencies is None:
             counts: Counter = Counter()
             frequencies: dict[str | None, Counter] = defaultdict(Counter)
@@ -441,9 +462,10 @@ class KnowledgeBase:
         # Function words ("how do I my") would make every FAQ question a BM25 candidate and
         # its best match; candidates must share a topic word when the question has one.
         topic = [t for t in terms if t not in stop and not _is_kana_particle(t)]
-        query = " OR ".join(f'"{t}"' for t in topic or terms)
         with self._lock:
             counts, frequencies = self._document_frequencies()
+            query = " OR ".join(f'"{t}"' for t in _match_terms(topic or terms,
+                                                                frequencies.get(None, {})))
             rows = self.db.execute(
                 "SELECT p.path, p.title, p.heading, p.language, p.text, p.terms, "
                 "passages_fts.rank FROM passages_fts JOIN passages p ON p.rowid = "
@@ -477,6 +499,20 @@ class KnowledgeBase:
                          Hit(Passage(path, title, heading, lang, text), relevance)))
         hits.sort(key=lambda h: h[:3], reverse=True)
         return [h[3] for h in hits if h[3].relevance >= min_relevance][:limit]
+
+
+def _match_terms(terms: list[str], df: dict[str, int]) -> list[str]:
+    """The terms that choose candidates: the rarest first, until they match about
+    MATCH_ROWS passages. With a large knowledge folder a common topic word ("year") matches
+    tens of thousands of rows that FTS5 would all rank; the rarer words find the same
+    passages. It still counts in the relevance of the candidates."""
+    chosen, rows = [], 0
+    for term in sorted(terms, key=lambda t: df.get(t, 0)):
+        if len(chosen) >= MIN_MATCH_TERMS and rows + df.get(term, 0) > MATCH_ROWS:
+            break
+        chosen.append(term)
+        rows += df.get(term, 0)
+    return chosen
 
 
 def open_knowledge(folder: Path, data_dir: Path, detector: LanguageDetector,
