@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import re
 import time
+import weakref
 from typing import Callable
 
 from .config import Config
@@ -52,6 +53,10 @@ class Pipeline:
         self._cut = False
         self._in_progress = 0
         self._idle: asyncio.Event | None = None
+        #: conversation id → the lock that answers its messages one at a time; an entry
+        #: goes away with the last message waiting for it
+        self._turns: weakref.WeakValueDictionary[str, asyncio.Lock] = \
+            weakref.WeakValueDictionary()
         #: conversation id → the first history turn in its prompts (see `_window`)
         self._anchors: dict[str, int | None] = {}
         self._pruned_at = time.time()  # open_core applied the retention settings just now
@@ -80,8 +85,16 @@ class Pipeline:
         metrics.messages.labels(message.platform).inc()
         self._in_progress += 1
         metrics.in_progress.inc()
+        arrived = time.monotonic()
+        # One message of a conversation at a time, in the order they came: the next one is
+        # answered knowing the previous answer, and meanwhile the other conversations get
+        # their turn at the model.
+        lock = self._turns.get(message.key.id)
+        if lock is None:
+            lock = self._turns[message.key.id] = asyncio.Lock()
         try:
-            answer = await self._answer(message, emit, time.monotonic())
+            async with lock:
+                answer = await self._answer(message, emit, arrived)
         finally:
             self._in_progress -= 1
             metrics.in_progress.dec()

@@ -219,6 +219,30 @@ async def test_conversations_arriving_together_all_get_answers(core):
     assert core.model.pending == 0
 
 
+async def test_messages_of_one_conversation_are_answered_in_order(write_config, engine):
+    """Three quick messages in one thread: each is answered after the one before, knowing
+    its answer; another conversation is not held up behind them."""
+    core = open_core(write_config(model={"max_tokens": 24}), engine=engine, watch=False)
+    try:
+        texts = ["How do I reset my password?", "How long does delivery take?",
+                 "How do I get a refund?"]
+        finished = []
+
+        async def ask(text, channel):
+            answer = await core.pipeline.respond(message(text, channel=channel))
+            finished.append(text)
+            return answer
+
+        answers = await asyncio.gather(*(ask(t, "burst") for t in texts),
+                                       ask("How long is the warranty?", "other"))
+        turns = core.history.recent(message("x", channel="burst").key)
+    finally:
+        core.close()
+    assert all(a.kind == "answer" for a in answers)
+    assert [t.text for t in turns if t.role == "user"] == texts
+    assert finished.index("How long is the warranty?") < finished.index(texts[2])
+
+
 # --- bad input: a sensible reply or a clear refusal, never a crash, nothing lost ------------
 
 async def test_bad_input_never_crashes_and_loses_nothing(core):
