@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import weakref
+from collections import OrderedDict
 from typing import Callable
 
 from .config import Config
@@ -34,6 +35,8 @@ PER_MESSAGE_TOKENS = 6
 CANDIDATES = 20
 #: seconds between two applications of history.max_age_days while running
 PRUNE_EVERY = 3600
+#: conversations whose history window start is remembered
+MAX_ANCHORS = 10000
 
 
 class Pipeline:
@@ -58,7 +61,7 @@ class Pipeline:
         self._turns: weakref.WeakValueDictionary[str, asyncio.Lock] = \
             weakref.WeakValueDictionary()
         #: conversation id → the first history turn in its prompts (see `_window`)
-        self._anchors: dict[str, int | None] = {}
+        self._anchors: OrderedDict[str, int | None] = OrderedDict()
         self._pruned_at = time.time()  # open_core applied the retention settings just now
 
     def respond(self, message: Message) -> Reply:
@@ -284,6 +287,9 @@ class Pipeline:
         else:
             start = next((i for i in starts if fits(i, budget / 2)), len(turns))
         self._anchors[key.id] = turns[start].id if start < len(turns) else None
+        self._anchors.move_to_end(key.id)
+        if len(self._anchors) > MAX_ANCHORS:  # a forgotten anchor only costs one re-read
+            self._anchors.popitem(last=False)
         return [{"role": t.role, "content": t.prompt or t.text} for t in turns[start:]]
 
     async def _generate(self, message: Message, text: str, language: str, hits: list[Hit],
