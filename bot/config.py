@@ -293,10 +293,8 @@ class AdaptersConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
 
     def validate(self, key: str) -> None:
-        self.terminal.validate(f"{key}.terminal")
-        self.slack.validate(f"{key}.slack")
-        self.discord.validate(f"{key}.discord")
-        self.http.validate(f"{key}.http")
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate(f"{key}.{f.name}")
 
 
 @dataclass(frozen=True)

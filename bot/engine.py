@@ -59,9 +59,6 @@ class StateCache:
         self.bytes = 0
         self.evictions = 0
 
-    def __len__(self) -> int:
-        return len(self._items)
-
     def get(self, key: tuple) -> SavedState | None:
         item = self._items.get(key)
         if item is not None:
@@ -104,6 +101,18 @@ class GenerationStats:
 #: token in the same group as when the whole prompt is read at once: the same answers, cache
 #: or no cache.
 ALIGN = 32
+
+
+def _relay(stream, text_of: Callable, stop: Callable[[], bool]) -> Iterator[str | None]:
+    """Each chunk's text (None when it has none) until the stream ends or `stop()`; the
+    stream is closed either way."""
+    try:
+        for chunk in stream:
+            yield text_of(chunk)
+            if stop():
+                break
+    finally:
+        stream.close()
 
 
 def common_prefix(a, b) -> int:
@@ -201,18 +210,16 @@ class LlamaEngine:
         stream = self.llm.create_completion(
             tokens, max_tokens=max_tokens, temperature=temperature, stream=True,
             stop=formatted.stop, stopping_criteria=formatted.stopping_criteria)
+        relay = _relay(stream, lambda chunk: chunk["choices"][0]["text"], stop)
         try:
-            for chunk in stream:
-                text = chunk["choices"][0]["text"]
+            for text in relay:
                 if not stats.generated:
                     stats.first_token_seconds = time.monotonic() - started
                 stats.generated += 1
                 if text:
                     yield text
-                if stop():
-                    break
         finally:
-            stream.close()
+            relay.close()  # the model's stream ends before its state is saved
             self.last = stats
             if self.cache is not None and conversation is not None:
                 # The state ends with the prompt: the answer's tokens are read again, in a
@@ -226,15 +233,8 @@ class LlamaEngine:
         self._live = None
         stream = self.llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
                                                  temperature=temperature, stream=True)
-        try:
-            for chunk in stream:
-                text = chunk["choices"][0]["delta"].get("content")
-                if text:
-                    yield text
-                if stop():
-                    break
-        finally:
-            stream.close()
+        yield from (text for text in _relay(
+            stream, lambda chunk: chunk["choices"][0]["delta"].get("content"), stop) if text)
 
     # -- the state cache --
 
@@ -244,15 +244,15 @@ class LlamaEngine:
         where it came from and how many tokens were read to make a new system state."""
         system_key = ("system", messages[0]["content"]) if messages[0]["role"] == "system" \
             else None
-        options: list[tuple[int, str, tuple, SavedState | None]] = []
+        # (shared tokens, whose state, the saved state or None for the one in the context)
+        options: list[tuple[int, tuple, SavedState | None]] = []
         if self._live in (key, system_key):
             held = self.llm.input_ids[:self.llm.n_tokens]
-            options.append((common_prefix(held, tokens), self._live[0], self._live, None))
+            options.append((common_prefix(held, tokens), self._live, None))
         for candidate in (key, system_key):
             saved = self.cache.get(candidate) if candidate else None
             if saved is not None:
-                options.append((common_prefix(saved.tokens, tokens), candidate[0], candidate,
-                                saved))
+                options.append((common_prefix(saved.tokens, tokens), candidate, saved))
         best = max(options, key=lambda o: o[0], default=None)
         if best is None or best[0] == 0:
             # Another conversation's state never serves this one: start from nothing, and
@@ -261,12 +261,12 @@ class LlamaEngine:
             self._live = None
             primed = self._prime_system(system_key, messages[0], tokens) if system_key else 0
             return "none", primed
-        length, source, owner, saved = best
+        length, owner, saved = best
         if saved is not None:
             self._load(saved)
         self._live = owner
         self._truncate(length // ALIGN * ALIGN)
-        return source, 0
+        return owner[0], 0
 
     def _prime_system(self, system_key: tuple, system: dict, tokens: list[int]) -> int:
         prefix = self._tokens(self._formatters[1](messages=[system]).prompt)
@@ -358,17 +358,11 @@ class OpenAIEngine:
         except self._openai.APIError as exc:
             raise ModelError(f"the model server at {self.base_url} failed: {exc}") from None
         try:
-            for chunk in stream:
-                if chunk.choices:
-                    text = chunk.choices[0].delta.content
-                    if text:
-                        yield text
-                if stop():
-                    break
+            yield from (text for text in _relay(
+                stream, lambda chunk: chunk.choices[0].delta.content if chunk.choices else None,
+                stop) if text)
         except self._openai.APIError as exc:
             raise ModelError(f"the model server at {self.base_url} broke off: {exc}") from None
-        finally:
-            stream.close()
 
 
 @dataclass(eq=False)
@@ -395,7 +389,6 @@ class ModelQueue:
         self._queues: OrderedDict[str, deque[_Job]] = OrderedDict()
         self._cond = threading.Condition()
         self._closed = False
-        self._busy = 0
         self._running: set[_Job] = set()
         self._workers = [threading.Thread(target=self._run, name=f"babeldesk-model-{i}",
                                           daemon=True) for i in range(workers)]
@@ -406,7 +399,7 @@ class ModelQueue:
     def pending(self) -> int:
         """Generations waiting or running."""
         with self._cond:
-            return sum(len(q) for q in self._queues.values()) + self._busy
+            return sum(len(q) for q in self._queues.values()) + len(self._running)
 
     @property
     def waiting(self) -> int:
@@ -445,7 +438,6 @@ class ModelQueue:
             job = jobs.popleft()
             if jobs:  # the conversation's next message waits for every other conversation
                 self._queues[conversation] = jobs
-            self._busy += 1
             self._running.add(job)
             return job
 
@@ -459,7 +451,6 @@ class ModelQueue:
                     self._generate(job)
             finally:
                 with self._cond:
-                    self._busy -= 1
                     self._running.discard(job)
 
     def _generate(self, job: _Job) -> None:

@@ -41,8 +41,9 @@ class Metrics:
                                        "Generation speed of the last answer", registry=r)
         self.queue = Gauge("babeldesk_queue_length", "Answers waiting for the model",
                            registry=r)
-        self.in_progress = Gauge("babeldesk_answers_in_progress", "Messages being answered",
-                                 registry=r)
+        self.in_progress = Gauge("babeldesk_answers_in_progress",
+                                 "Messages being answered or waiting for their conversation's "
+                                 "previous answer", registry=r)
 
     def watch_queue(self, length: Callable[[], float]) -> None:
         self.queue.set_function(length)

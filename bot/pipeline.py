@@ -51,6 +51,7 @@ class Pipeline:
         self.texts = texts or config.make_texts()
         self.metrics = metrics or Metrics()
         self.metrics.watch_queue(lambda: model.waiting)
+        self.metrics.in_progress.set_function(lambda: self._in_progress)
         #: False once babeldesk is stopping: new messages get no answer
         self.accepting = True
         self._cut = False
@@ -87,7 +88,6 @@ class Pipeline:
         metrics = self.metrics
         metrics.messages.labels(message.platform).inc()
         self._in_progress += 1
-        metrics.in_progress.inc()
         arrived = time.monotonic()
         # One message of a conversation at a time, in the order they came: the next one is
         # answered knowing the previous answer, and meanwhile the other conversations get
@@ -100,7 +100,6 @@ class Pipeline:
                 answer = await self._answer(message, emit, arrived)
         finally:
             self._in_progress -= 1
-            metrics.in_progress.dec()
             if self._in_progress == 0 and self._idle is not None:
                 self._idle.set()
         metrics.answers.labels(message.platform, answer.kind).inc()
@@ -159,14 +158,14 @@ class Pipeline:
                                 notice=notice)
                 return await asyncio.to_thread(self._store, message, text, answer)
             hits = await asyncio.to_thread(self._retrieve, message, text, language)
+            seen = None
             if not hits:
                 answer = Answer(self._abstention(language), language, abstained=True,
                                 kind="abstained", notice=notice)
             else:
                 answer, seen = await self._generate(message, text, language, hits, emit,
                                                     notice, arrived)
-                return await asyncio.to_thread(self._store, message, text, answer, seen)
-            return await asyncio.to_thread(self._store, message, text, answer)
+            return await asyncio.to_thread(self._store, message, text, answer, seen)
         except ModelError as exc:
             log.error("message %s in %s: %s", message.id, message.key.id, exc)
         except Exception:

@@ -219,10 +219,25 @@ async def test_conversations_arriving_together_all_get_answers(core):
     assert core.model.pending == 0
 
 
+class SeeingEngine:
+    """The real model, noting which messages each generation was given."""
+
+    def __init__(self, engine):
+        self.engine, self.n_ctx, self.seen = engine, engine.n_ctx, []
+
+    def count_tokens(self, text):
+        return self.engine.count_tokens(text)
+
+    def generate(self, messages, max_tokens, temperature, stop, conversation=None):
+        self.seen.append((conversation, [m["role"] for m in messages]))
+        return self.engine.generate(messages, max_tokens, temperature, stop, conversation)
+
+
 async def test_messages_of_one_conversation_are_answered_in_order(write_config, engine):
     """Three quick messages in one thread: each is answered after the one before, knowing
     its answer; another conversation is not held up behind them."""
-    core = open_core(write_config(model={"max_tokens": 24}), engine=engine, watch=False)
+    seeing = SeeingEngine(engine)
+    core = open_core(write_config(model={"max_tokens": 24}), engine=seeing, watch=False)
     try:
         texts = ["How do I reset my password?", "How long does delivery take?",
                  "How do I get a refund?"]
@@ -235,11 +250,15 @@ async def test_messages_of_one_conversation_are_answered_in_order(write_config, 
 
         answers = await asyncio.gather(*(ask(t, "burst") for t in texts),
                                        ask("How long is the warranty?", "other"))
-        turns = core.history.recent(message("x", channel="burst").key)
+        burst = message("x", channel="burst").key
+        turns = core.history.recent(burst)
     finally:
         core.close()
     assert all(a.kind == "answer" for a in answers)
     assert [t.text for t in turns if t.role == "user"] == texts
+    # The second and third messages were generated with the earlier exchanges in the prompt.
+    roles = [r for conversation, r in seeing.seen if conversation == burst.id]
+    assert [len(r) for r in roles] == [2, 4, 6], roles
     assert finished.index("How long is the warranty?") < finished.index(texts[2])
 
 
