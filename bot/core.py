@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .config import Config, read_secret
+from .embeddings import load_embedder
 from .engine import Engine, LlamaEngine, ModelQueue, OpenAIEngine
 from .errors import ConfigError, ModelError
 from .history import History
@@ -32,10 +33,14 @@ def prepare_data_dir(config: Config) -> None:
                           "and writable by the babeldesk user?)") from None
 
 
-def open_knowledge(config: Config, detector: LanguageDetector) -> KnowledgeBase:
+def open_knowledge(config: Config, detector: LanguageDetector,
+                   download: bool = True) -> KnowledgeBase:
     prepare_data_dir(config)
+    retrieval = config.retrieval
+    embedder = (load_embedder(retrieval.embedding, config.models_dir, download)
+                if retrieval.dense else None)
     return KnowledgeBase(config.knowledge.path, config.data_dir / "knowledge.db", detector,
-                         config.knowledge.chunk_chars)
+                         config.knowledge.chunk_chars, embedder, retrieval.embedding.identity)
 
 
 def open_history(config: Config) -> History:
@@ -72,13 +77,14 @@ class Core:
 
 def open_core(config: Config, engine: Engine | None = None, watch: bool | None = None,
               model_progress: Progress | None = None,
-              index_progress: Callable[[int, int], None] | None = None) -> Core:
+              index_progress: Callable[[int, int], None] | None = None,
+              embed_progress: Callable[[int, int], None] | None = None) -> Core:
     """Everything the adapters need, ready to answer. `engine` replaces the configured model
     (a test's fake model, or one already loaded)."""
     prepare_data_dir(config)
     detector = LanguageDetector(config.languages, config.default_language)
     knowledge = open_knowledge(config, detector)
-    report = knowledge.sync(full=True, progress=index_progress)
+    report = knowledge.sync(full=True, progress=index_progress, embed_progress=embed_progress)
     history = open_history(config)
     pruned = history.prune(config.history.max_age_days, config.history.max_turns)
     if pruned:

@@ -1,7 +1,9 @@
-"""The knowledge folder: parsed into passages, indexed with SQLite FTS5, kept in step with edits.
+"""The knowledge folder: parsed into passages, indexed with SQLite FTS5 and multilingual
+embeddings, kept in step with edits.
 
 A support team edits Markdown, text and FAQ files; babeldesk notices within a second or two and
-serves the new content with no restart. Only files whose content changed are parsed again.
+serves the new content with no restart. Only files whose content changed are parsed again, and
+only passages whose text changed are embedded again.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 import sqlite_utils
 import yaml
 
+from .embeddings import BATCH, Embedder
 from .language import LanguageDetector
 from .text import clean, search_terms, search_text, split_message, stop_terms
 
@@ -28,7 +33,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".md", ".markdown", ".txt", ".yaml", ".yml")
 #: bumped when parsing or the search terms change, so that an old index is rebuilt
-INDEX_VERSION = "2"
+INDEX_VERSION = "3"
 #: candidates read from FTS5 before relevance is weighed
 CANDIDATES = 40
 #: about how many passages the candidate query may match (see `_match_terms`)
@@ -42,6 +47,24 @@ UNSEEN_SHARE = 0.1
 HEADING_BOOST = 1.0
 #: weight, in ranking only, of FTS5's BM25 score relative to the best candidate's
 BM25_WEIGHT = 1.0
+#: candidates read from the embeddings before the two lists are fused
+DENSE_CANDIDATES = 40
+#: reciprocal rank fusion: a passage scores 1 / (RRF_K + its rank) in each list
+RRF_K = 60
+#: fused score added to a passage in the question's language (a quarter of a first place):
+#: with the same help article in several languages, cite the one the user reads
+LANGUAGE_BONUS = 0.25 / (RRF_K + 1)
+#: relevance from an embedding: e5 similarities are high for any two texts (0.70-0.80
+#: unrelated) and lower across languages, so a passage counts by its similarity plus its lead
+#: over the question's typical similarity to the knowledge (the median). Calibrated on the
+#: sample knowledge: answerable questions in five languages score 0.906-1.07, unanswerable
+#: ones 0.77-0.88; DENSE_FLOOR maps to relevance 0, DENSE_FLOOR + DENSE_SPAN to 1, so that
+#: 0.89 meets the default threshold of 0.3.
+DENSE_FLOOR = 0.86
+DENSE_SPAN = 0.107
+#: below this many passages the median is blended with a typical one (0.78), as a handful of
+#: passages say little about what is typical
+DENSE_TYPICAL, DENSE_TYPICAL_WEIGHT = 0.78, 50
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
@@ -98,6 +121,8 @@ class SyncReport:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    #: passage texts embedded by this sync
+    embedded: int = 0
 
     @property
     def changed(self) -> bool:
@@ -221,16 +246,36 @@ def parse_file(relpath: str, raw: bytes, detector: LanguageDetector,
     return [Passage(relpath, title, heading, language, chunk) for title, heading, chunk in chunks]
 
 
+def embedding_text(passage: Passage) -> str:
+    """What a passage's vector is computed from: its heading says what it is about."""
+    if passage.heading and not passage.text.startswith(passage.heading):
+        return f"{passage.heading}\n{passage.text}"
+    return passage.text
+
+
+def dense_relevance(similarity: float, typical: float) -> float:
+    """A cosine similarity on the same 0..1 scale as the keyword relevance, given the
+    question's typical similarity to the knowledge."""
+    score = similarity + (similarity - typical)
+    return min(1.0, max(0.0, (score - DENSE_FLOOR) / DENSE_SPAN))
+
+
 # --- the index ---------------------------------------------------------------------------------
 
 class KnowledgeBase:
     """The indexed knowledge folder. Safe to use from several threads."""
 
     def __init__(self, folder: Path, db_path: Path, detector: LanguageDetector,
-                 chunk_chars: int = 1200):
+                 chunk_chars: int = 1200, embedder: Embedder | None = None,
+                 embedding_id: str = ""):
         self.folder = Path(folder)
         self.detector = detector
         self.chunk_chars = chunk_chars
+        #: None: keyword search only (retrieval.dense: false)
+        self.embedder = embedder
+        self.embedding_id = f"{embedding_id}|{embedder.dim}" if embedder else ""
+        #: passage ids and their unit vectors, in RAM for exact search; None until first used
+        self._dense: tuple[np.ndarray, np.ndarray] | None = None
         db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(db_path), check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
@@ -248,18 +293,23 @@ class KnowledgeBase:
         db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
         expected = {"version": INDEX_VERSION, "chunk_chars": str(self.chunk_chars)}
         stored = {row["key"]: row["value"] for row in db["meta"].rows}
-        if stored and stored != expected:
+        if any(stored.get(k) != v for k, v in expected.items()) and "version" in stored:
             log.info("knowledge index settings changed; rebuilding it")
-            for table in ("passages_fts", "passages", "files"):
+            for table in ("passages_fts", "passages", "files", "vectors"):
                 db.execute(f"DROP TABLE IF EXISTS [{table}]")
+        if self.embedder and stored.get("embedding") != self.embedding_id:
+            # Vectors of another model (or prefix) are not comparable with this one's.
+            db.execute("DROP TABLE IF EXISTS vectors")
+            expected["embedding"] = self.embedding_id
         db["meta"].upsert_all([{"key": k, "value": v} for k, v in expected.items()], pk="key")
+        db["vectors"].create({"digest": str, "vector": bytes}, pk="digest", if_not_exists=True)
         db["files"].create({"path": str, "sha256": str, "language": str, "size": int,
                             "mtime_ns": int, "passages": int, "error": str},
                            pk="path", if_not_exists=True)
         if "passages" not in db.table_names():
             db["passages"].create({"id": int, "path": str, "title": str, "heading": str,
-                                   "language": str, "position": int, "text": str, "terms": str},
-                                  pk="id")
+                                   "language": str, "position": int, "text": str, "terms": str,
+                                   "digest": str}, pk="id")
             db["passages"].create_index(["path"])
             db["passages"].enable_fts(["terms"], create_triggers=True,
                                       tokenize="unicode61 remove_diacritics 0")
@@ -311,11 +361,13 @@ class KnowledgeBase:
         return any(not folder or path.startswith(folder + "/") for folder in self.unreadable)
 
     def sync(self, full: bool = False,
-             progress: Callable[[int, int], None] | None = None) -> SyncReport:
+             progress: Callable[[int, int], None] | None = None,
+             embed_progress: Callable[[int, int], None] | None = None) -> SyncReport:
         """Bring the index in step with the folder.
 
         `full` reads every file and compares content hashes (at start-up); otherwise only files
-        whose size or modification time changed are read.
+        whose size or modification time changed are read. New passages are searchable by their
+        words at once, and by meaning once they are embedded, at the end.
         """
         report = SyncReport()
         current = self.scan()
@@ -328,6 +380,7 @@ class KnowledgeBase:
             with self.db.conn:
                 for path in removed:
                     self._recount(path, -1)
+                    self._forget_vectors(path)
                     self.db.execute("DELETE FROM passages WHERE path = ?", [path])
                     self.db["files"].delete(path)
                     self._stats.pop(path, None)
@@ -338,6 +391,8 @@ class KnowledgeBase:
                     progress(i + 1, len(todo))
         for path in report.removed:
             log.info("knowledge: removed %s", path)
+        if self.embedder and (report.changed or full):
+            report.embedded = self.embed_pending(embed_progress)
         return report
 
     def _sync_file(self, path: str, stat: tuple[int, int], row: dict | None,
@@ -366,11 +421,13 @@ class KnowledgeBase:
             report.failed[path] = error
         with self.db.conn:
             self._recount(path, -1)
+            self._forget_vectors(path)
             self.db.execute("DELETE FROM passages WHERE path = ?", [path])
             self.db["passages"].insert_all(
                 {"path": path, "title": p.title, "heading": p.heading, "language": p.language,
                  "position": i, "text": p.text,
-                 "terms": search_text(f"{p.heading}\n{p.text}")}
+                 "terms": search_text(f"{p.heading}\n{p.text}"),
+                 "digest": hashlib.sha256(embedding_text(p).encode()).hexdigest()}
                 for i, p in enumerate(passages))
             self._recount(path, +1)
             self.db["files"].upsert({"path": path, "sha256": digest,
@@ -405,6 +462,109 @@ class KnowledgeBase:
             self._watcher = None
         with self._lock:
             self.db.conn.close()
+
+    # -- embeddings --
+
+    def _forget_vectors(self, path: str) -> None:
+        """Take a file's passages out of the in-RAM vectors (they are being replaced)."""
+        if self._dense is None:
+            return
+        gone = [row[0] for row in self.db.execute("SELECT id FROM passages WHERE path = ?",
+                                                  [path])]
+        if gone:
+            ids, matrix = self._dense
+            keep = ~np.isin(ids, gone)
+            self._dense = (ids[keep], matrix[keep])
+
+    def pending_embeddings(self) -> int:
+        """Passages not embedded yet (found by their words only until they are)."""
+        with self._lock:
+            return self.db.execute(
+                "SELECT count(DISTINCT p.digest) FROM passages p LEFT JOIN vectors v "
+                "ON v.digest = p.digest WHERE v.digest IS NULL").fetchone()[0]
+
+    def embed_pending(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Embed the passages that have no vector yet; returns how many texts were embedded.
+
+        The model runs outside the lock, so answers keep being served while a large folder is
+        embedded; each batch is stored at once, so an interrupted first build resumes.
+        """
+        if not self.embedder:
+            return 0
+        with self._lock:
+            todo = self.db.execute(
+                "SELECT p.digest, min(p.title), min(p.heading), min(p.text) FROM passages p "
+                "LEFT JOIN vectors v ON v.digest = p.digest WHERE v.digest IS NULL "
+                "GROUP BY p.digest").fetchall()
+            # Vectors no passage uses any more (edited or deleted text) are dropped.
+            with self.db.conn:
+                self.db.execute("DELETE FROM vectors WHERE digest NOT IN "
+                                "(SELECT digest FROM passages)")
+        start = time.perf_counter()
+        for first in range(0, len(todo), BATCH):
+            batch = todo[first:first + BATCH]
+            texts = [embedding_text(Passage("", title, heading, "", text))
+                     for _, title, heading, text in batch]
+            vectors = self.embedder.embed_passages(texts).astype(np.float16)
+            with self._lock, self.db.conn:
+                self.db.conn.executemany(
+                    "INSERT OR REPLACE INTO vectors (digest, vector) VALUES (?, ?)",
+                    [(row[0], vector.tobytes()) for row, vector in zip(batch, vectors)])
+                self._add_vectors([row[0] for row in batch], vectors)
+            if progress:
+                progress(min(first + BATCH, len(todo)), len(todo))
+        if todo:
+            log.info("knowledge: embedded %d passages in %.1f s", len(todo),
+                     time.perf_counter() - start)
+        return len(todo)
+
+    def _add_vectors(self, digests: list[str], vectors: np.ndarray) -> None:
+        """Put newly embedded passages in the in-RAM vectors."""
+        if self._dense is None:
+            return
+        by_digest = dict(zip(digests, vectors))
+        marks = ",".join("?" * len(digests))
+        rows = self.db.execute(f"SELECT id, digest FROM passages WHERE digest IN ({marks})",
+                               digests).fetchall()
+        ids, matrix = self._dense
+        have = set(ids.tolist())
+        rows = [(pid, digest) for pid, digest in rows if pid not in have]
+        if rows:
+            self._dense = (np.concatenate([ids, np.array([r[0] for r in rows], np.int64)]),
+                           np.concatenate([matrix, np.array([by_digest[r[1]] for r in rows],
+                                                            np.float32)]))
+
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Passage ids and unit vectors of every embedded passage, read once from SQLite."""
+        if self._dense is None:
+            dim = self.embedder.dim if self.embedder else 0
+            ids, blobs = [], []
+            for pid, blob in self.db.execute(
+                    "SELECT p.id, v.vector FROM passages p JOIN vectors v "
+                    "ON v.digest = p.digest"):
+                ids.append(pid)
+                blobs.append(blob)
+            matrix = (np.frombuffer(b"".join(blobs), np.float16).reshape(len(ids), dim)
+                      .astype(np.float32)) if ids else np.zeros((0, dim), np.float32)
+            self._dense = (np.array(ids, np.int64), matrix)
+        return self._dense
+
+    def _dense_candidates(self, question: str) -> tuple[list[tuple[int, float]], float]:
+        """(passage id, cosine similarity) of the passages nearest the question in meaning,
+        and the question's typical similarity to the knowledge."""
+        vector = self.embedder.embed_queries([question])[0]
+        with self._lock:
+            ids, matrix = self._vectors()
+            if not len(ids):
+                return [], DENSE_TYPICAL
+            scores = matrix @ vector
+            k = min(DENSE_CANDIDATES, len(ids))
+            top = np.argpartition(-scores, k - 1)[:k]
+            top = top[np.argsort(-scores[top])]
+        n = min(len(ids), DENSE_TYPICAL_WEIGHT)
+        typical = (float(np.median(scores)) * n
+                   + DENSE_TYPICAL * (DENSE_TYPICAL_WEIGHT - n)) / DENSE_TYPICAL_WEIGHT
+        return [(int(ids[i]), float(scores[i])) for i in top], typical
 
     # -- reading --
 
@@ -451,26 +611,38 @@ class KnowledgeBase:
                min_relevance: float = 0.0) -> list[Hit]:
         """Passages that answer `question`, best first, each with its relevance.
 
-        FTS5's BM25 finds candidates; relevance is the IDF-weighted share of the question's
-        terms that a passage contains, which, unlike BM25, can be compared with a fixed
-        threshold: a question about something the knowledge never mentions scores low.
+        FTS5's BM25 finds candidates by their words, and the embeddings by their meaning, in
+        any language; the two lists are fused by reciprocal rank. Relevance is the IDF-weighted
+        share of the question's terms that a passage contains, or its embedding's similarity
+        when that says more: unlike BM25 or ranks, both can be compared with a fixed
+        threshold, so a question about something the knowledge never mentions scores low.
         """
         terms = list(dict.fromkeys(search_terms(question)))
-        if not terms:
+        dense, typical = (self._dense_candidates(question) if self.embedder and question.strip()
+                          else ([], DENSE_TYPICAL))
+        if not terms and not dense:
             return []
         stop = stop_terms(language)
         # Function words ("how do I my") would make every FAQ question a BM25 candidate and
         # its best match; candidates must share a topic word when the question has one.
         topic = [t for t in terms if t not in stop and not _is_kana_particle(t)]
+        columns = "p.id, p.path, p.title, p.heading, p.language, p.text, p.terms"
         with self._lock:
             counts, frequencies = self._document_frequencies()
-            query = " OR ".join(f'"{t}"' for t in _match_terms(topic or terms,
-                                                                frequencies.get(None, {})))
-            rows = self.db.execute(
-                "SELECT p.path, p.title, p.heading, p.language, p.text, p.terms, "
-                "passages_fts.rank FROM passages_fts JOIN passages p ON p.rowid = "
-                "passages_fts.rowid WHERE passages_fts MATCH ? ORDER BY passages_fts.rank "
-                "LIMIT ?", [query, CANDIDATES]).fetchall()
+            rows = []
+            if terms:
+                query = " OR ".join(f'"{t}"' for t in _match_terms(topic or terms,
+                                                                    frequencies.get(None, {})))
+                rows = self.db.execute(
+                    f"SELECT {columns}, passages_fts.rank FROM passages_fts JOIN passages p "
+                    "ON p.rowid = passages_fts.rowid WHERE passages_fts MATCH ? "
+                    "ORDER BY passages_fts.rank LIMIT ?", [query, CANDIDATES]).fetchall()
+            found = {row[0] for row in rows}
+            missing = [pid for pid, _ in dense if pid not in found]
+            if missing:
+                marks = ",".join("?" * len(missing))
+                rows += [(*row, 0.0) for row in self.db.execute(
+                    f"SELECT {columns} FROM passages p WHERE p.id IN ({marks})", missing)]
         # Frequencies among passages in the question's own language tell its function words
         # ("the", "de", "の") from its topic words; across all languages they would not.
         scope = language if counts.get(language) else None
@@ -484,21 +656,36 @@ class KnowledgeBase:
                                         / (df.get(t, unseen) + 0.5)))
                * (STOP_WEIGHT if t in stop or _is_kana_particle(t) else 1.0) for t in terms}
         weight = sum(idf.values()) or 1.0
-        hits = []
-        best_rank = min((row[-1] for row in rows), default=-1.0) or -1.0
-        for path, title, heading, lang, text, passage_terms, rank in rows:
+        similarity = dict(dense)
+        best_rank = min((row[-1] for row in rows if row[0] in found), default=-1.0) or -1.0
+        lexical, relevance, passages = [], {}, {}
+        for pid, path, title, heading, lang, text, passage_terms, rank in rows:
             present = set(passage_terms.split())
-            relevance = sum(w for t, w in idf.items() if t in present) / weight
+            words = sum(w for t, w in idf.items() if t in present) / weight
+            relevance[pid] = max(words, dense_relevance(similarity.get(pid, 0.0), typical))
+            passages[pid] = Passage(path, title, heading, lang, text)
+            if pid not in found:
+                continue
             # A question that names a section's topic ("livraison") is about that section,
             # even where another passage shares a rarer side word ("temps").
             named = set(search_terms(f"{title}\n{heading}"))
             topical = sum(w for t, w in idf.items() if t in named) / weight
             # BM25 (FTS5 ranks are negative, best first) adds how often the words occur.
-            score = relevance + HEADING_BOOST * topical + BM25_WEIGHT * rank / best_rank
-            hits.append((score, lang == language, -rank,
-                         Hit(Passage(path, title, heading, lang, text), relevance)))
-        hits.sort(key=lambda h: h[:3], reverse=True)
-        return [h[3] for h in hits if h[3].relevance >= min_relevance][:limit]
+            score = words + HEADING_BOOST * topical + BM25_WEIGHT * rank / best_rank
+            lexical.append((score, lang == language, -rank, pid))
+        lexical.sort(reverse=True)
+        if dense:
+            fused: dict[int, float] = defaultdict(float)
+            for ranked in ([item[-1] for item in lexical], [pid for pid, _ in dense]):
+                for position, pid in enumerate(ranked, start=1):
+                    fused[pid] += 1.0 / (RRF_K + position)
+            for pid in fused:
+                fused[pid] += LANGUAGE_BONUS * (passages[pid].language == language)
+            order = sorted(fused, key=fused.get, reverse=True)
+        else:
+            order = [item[-1] for item in lexical]
+        hits = [Hit(passages[pid], relevance[pid]) for pid in order if pid in passages]
+        return [h for h in hits if h.relevance >= min_relevance][:limit]
 
 
 def _match_terms(terms: list[str], df: dict[str, int]) -> list[str]:
@@ -515,7 +702,4 @@ def _match_terms(terms: list[str], df: dict[str, int]) -> list[str]:
     return chosen
 
 
-def open_knowledge(folder: Path, data_dir: Path, detector: LanguageDetector,
-                   chunk_chars: int) -> KnowledgeBase:
-    return KnowledgeBase(folder, data_dir / "knowledge.db", detector, chunk_chars)
 

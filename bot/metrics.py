@@ -26,6 +26,9 @@ class Metrics:
         self.abstentions = Counter("babeldesk_abstentions",
                                    "Questions the knowledge did not answer", ["language"],
                                    registry=r)
+        self.language_retries = Counter(
+            "babeldesk_language_retries", "Answers written again because they began in another "
+            "language than the user's", ["language"], registry=r)
         self.errors = Counter("babeldesk_errors", "Messages that failed with an error",
                               registry=r)
         self.first_token = Histogram(

@@ -37,6 +37,9 @@ CANDIDATES = 20
 PRUNE_EVERY = 3600
 #: conversations whose history window start is remembered
 MAX_ANCHORS = 10000
+#: characters of an answer held back until its language is checked: enough for langdetect
+#: to be sure, few enough (about 15 tokens) to keep the first words quick
+HOLD_CHARS = 50
 
 
 class Pipeline:
@@ -294,30 +297,25 @@ class Pipeline:
     async def _generate(self, message: Message, text: str, language: str, hits: list[Hit],
                         emit: Callable[[str], None], notice: str, arrived: float
                         ) -> tuple[Answer, tuple[str, str] | None]:
-        """The answer, and for one the model wrote in full, what the model saw and wrote."""
+        """The answer, and for one the model wrote in full, what the model saw and wrote.
+
+        The first words are held back until their language is checked: an answer that starts
+        in another language than the user's is dropped unseen and written again, once, with a
+        firmer instruction.
+        """
         messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits)
-        cfg = self.config.model
-        parts: list[str] = []
-        leak = _leak_probe(messages[0]["content"])
-        stream = self.model.stream(message.key.id, messages, cfg.max_tokens, cfg.temperature)
-        first = 0.0
-        try:
-            async for chunk in stream:
-                if not parts:
-                    first = time.monotonic()
-                    self.metrics.first_token.observe(first - arrived)
-                parts.append(chunk)
-                if leak and leak in "".join(parts[-40:]):
-                    log.warning("%s: answer repeated the system prompt; refused", message.key.id)
-                    return Answer(self.texts.get("refusal", language), language, kind="refused",
-                                  notice=notice), None
-                emit(chunk)
-        finally:
-            await stream.aclose()
-            if parts:
-                self.metrics.record_generation(len(parts), time.monotonic() - first)
+        raw = await self._stream(message, messages, language, emit, arrived, check=True)
+        if raw is None:
+            self.metrics.language_retries.labels(language).inc()
+            name = LANGUAGE_NAMES.get(language, language)
+            messages[-1] = {"role": "user", "content": messages[-1]["content"].rsplit(
+                "\n\n", 1)[0] + f"\n\n(Write the whole answer in {name} only, whatever the "
+                f"language of the passages.)"}
+            raw = await self._stream(message, messages, language, emit, arrived, check=False)
+        if raw is _LEAKED:
+            return Answer(self.texts.get("refusal", language), language, kind="refused",
+                          notice=notice), None
         # Small models sometimes echo the language reminder that ends the question.
-        raw = "".join(parts)
         answer = raw.replace(messages[-1]["content"].rsplit("\n\n", 1)[-1], "").strip()
         if self._cut:
             cut_notice = self.texts.get("interrupted", language)
@@ -330,6 +328,55 @@ class Pipeline:
         strong = [h for h in hits if h.relevance >= self.config.retrieval.min_relevance]
         sources = list(dict.fromkeys(hit.passage.source for hit in strong or hits[:1]))
         return Answer(answer, language, sources, notice=notice), (messages[-1]["content"], raw)
+
+    async def _stream(self, message: Message, messages: list[dict], language: str,
+                      emit: Callable[[str], None], arrived: float, check: bool) -> str | None:
+        """The model's text for `messages`, passed on to `emit` as it comes; None when `check`
+        found it in the wrong language before anything was passed on, _LEAKED when it
+        repeated the system prompt."""
+        cfg = self.config.model
+        parts: list[str] = []
+        held: list[str] | None = [] if check else None
+        leak = _leak_probe(messages[0]["content"])
+        stream = self.model.stream(message.key.id, messages, cfg.max_tokens, cfg.temperature)
+        first = 0.0
+        try:
+            async for chunk in stream:
+                if not parts:
+                    first = time.monotonic()
+                    self.metrics.first_token.observe(first - arrived)
+                parts.append(chunk)
+                if leak and leak in "".join(parts[-40:]):
+                    log.warning("%s: answer repeated the system prompt; refused", message.key.id)
+                    return _LEAKED
+                if held is None:
+                    emit(chunk)
+                    continue
+                held.append(chunk)
+                if len("".join(held)) >= HOLD_CHARS:
+                    if self._wrong_language("".join(held), language, message):
+                        return None
+                    emit("".join(held))
+                    held = None
+        finally:
+            await stream.aclose()
+            if parts:
+                self.metrics.record_generation(len(parts), time.monotonic() - first)
+        if held:
+            if self._wrong_language("".join(held), language, message):
+                return None
+            emit("".join(held))
+        return "".join(parts)
+
+    def _wrong_language(self, text: str, language: str, message: Message) -> bool:
+        """Whether the start of an answer is clearly in another language than `language`."""
+        sample = re.sub(r"`[^`]*`?|\[\d+\]", " ", without_links(text))
+        found = self.detector.detect(sample)
+        wrong = found.reason in ("script", "statistics") and found.language != language
+        if wrong:
+            log.info("%s: the answer began in %s instead of %s; writing it again",
+                     message.key.id, found.language, language)
+        return wrong
 
     def _store(self, message: Message, text: str, answer: Answer,
                seen: tuple[str, str] | None = None) -> Answer:
@@ -355,6 +402,10 @@ _INJECTION = re.compile(
     r"|ignore[rz]?\s+(les\s+|toutes\s+les\s+)?instructions|ignorier\w*\s+(alle\s+)?"
     r"(vorherigen\s+)?anweisungen|prompt\s+((de|du)\s+)?syst[eè]m|systemprompt"
     r"|システムプロンプト|系统提示|시스템\s*프롬프트)", re.IGNORECASE)
+
+
+#: what `Pipeline._stream` returns for an answer that repeated the system prompt
+_LEAKED = "\x00leaked"
 
 
 def looks_like_injection(text: str) -> bool:

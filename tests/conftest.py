@@ -15,8 +15,9 @@ import yarl
 from fake_discord import FakeDiscord
 
 from bot.config import load_config
-from bot.core import open_core
+from bot.core import open_core, open_knowledge
 from bot.engine import LlamaEngine
+from bot.language import LanguageDetector
 from bot.models import assemble_embedded
 from helpers import ROOT
 
@@ -40,9 +41,30 @@ def knowledge_dir(tmp_path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory) -> Path:
+    """The sample knowledge indexed and embedded once per test run (about 8 s), as a data
+    volume kept from an earlier start: each test's start-up then finds every passage's vector
+    stored and embeds nothing."""
+    folder = tmp_path_factory.mktemp("sample")
+    shutil.copytree(ROOT / "knowledge", folder / "knowledge")
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump({"data_dir": "data", "knowledge": {"path": "knowledge"}}))
+    config = load_config(path)
+    knowledge = open_knowledge(config, LanguageDetector(config.languages,
+                                                        config.default_language))
+    try:
+        knowledge.sync(full=True)
+    finally:
+        knowledge.close()
+    return config.data_dir / "knowledge.db"
+
+
 @pytest.fixture
-def write_config(tmp_path, knowledge_dir):
+def write_config(tmp_path, knowledge_dir, sample_index):
     """Write a config.yaml in tmp_path (sample knowledge, temporary data dir) and load it."""
+    (tmp_path / "data").mkdir(exist_ok=True)
+    shutil.copyfile(sample_index, tmp_path / "data" / "knowledge.db")
 
     def write(extra: dict | None = None, **sections):
         data = {"data_dir": "data", "knowledge": {"path": str(knowledge_dir),

@@ -64,12 +64,15 @@ def test_check_reports_a_model_that_is_not_downloaded(write_config):
 
 
 def test_index_lists_every_file(config):
+    (config.data_dir / "knowledge.db").unlink()  # a first start, nothing indexed yet
     result = babeldesk(config, "index")
     assert result.returncode == 0, result.stderr
     assert "21 files" in result.stdout and "21 added" in result.stdout
+    assert "embeddings: 145 passages embedded now" in result.stdout
     assert "ja/billing.md" in result.stdout
     again = babeldesk(config, "index")
     assert "21 unchanged" in again.stdout
+    assert "embeddings: 0 passages embedded now" in again.stdout
 
 
 def test_model_pull_assembles_the_embedded_model(write_config, model_path):

@@ -262,6 +262,51 @@ async def test_messages_of_one_conversation_are_answered_in_order(write_config, 
     assert finished.index("How long is the warranty?") < finished.index(texts[2])
 
 
+class EnglishFirstEngine(SeeingEngine):
+    """The real model, told on its first generation to write English whatever the prompt
+    asks: a model that slips into the passages' language."""
+
+    def generate(self, messages, max_tokens, temperature, stop, conversation=None):
+        self.seen.append((conversation, [m["content"] for m in messages]))
+        if len(self.seen) == 1:
+            messages = [{"role": "system", "content": "You always write in English."},
+                        *messages[1:-1],
+                        {"role": "user", "content": messages[-1]["content"].rsplit("\n\n", 1)[0]
+                         + "\n\n(Answer in English.)"}]
+        return self.engine.generate(messages, max_tokens, temperature, stop, conversation)
+
+
+async def test_an_answer_begun_in_the_wrong_language_is_written_again(write_config, engine):
+    slipping = EnglishFirstEngine(engine)
+    core = open_core(write_config(), engine=slipping, watch=False)
+    try:
+        reply = core.pipeline.respond(message("¿Cómo puedo restablecer mi contraseña?"))
+        streamed = "".join([chunk async for chunk in reply])
+        answer = await reply
+        retries = core.pipeline.metrics.language_retries.labels("es")._value.get()
+    finally:
+        core.close()
+    assert len(slipping.seen) == 2
+    assert "Spanish only" in slipping.seen[1][1][-1]
+    assert retries == 1
+    assert answer.kind == "answer" and answer.language == "es"
+    assert core.pipeline.detector.detect_document(answer.text) == "es", answer.text
+    # Nothing of the English attempt reached the user.
+    assert streamed.strip() == answer.text or streamed.strip().startswith(answer.text[:40])
+    assert core.pipeline.detector.detect_document(streamed) == "es"
+
+
+async def test_an_answer_in_the_right_language_is_not_written_again(write_config, engine):
+    seeing = EnglishFirstEngine(engine)
+    seeing.seen.append(("warm-up", []))  # the slip happens on the first call only
+    core = open_core(write_config(), engine=seeing, watch=False)
+    try:
+        answer = await core.pipeline.respond(message("Wie kann ich mein Passwort zurücksetzen?"))
+    finally:
+        core.close()
+    assert len(seeing.seen) == 2 and answer.language == "de"
+
+
 # --- bad input: a sensible reply or a clear refusal, never a crash, nothing lost ------------
 
 async def test_bad_input_never_crashes_and_loses_nothing(core):

