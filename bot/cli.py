@@ -26,6 +26,8 @@ COMMANDS = {
     "model pull": "assemble the embedded model or download the configured one",
     "check": "check the config, the model and the knowledge; exit 0 when all is well",
     "history forget": "delete the stored history of a channel or of a user",
+    "eval": "put a questions file to the bot and report hit@1/hit@3 per language, "
+            "wrong-language answers, abstentions and unanswered questions",
 }
 
 
@@ -228,6 +230,82 @@ def cmd_history_forget(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(config: Config, args: argparse.Namespace) -> int:
+    from .evaluate import RetrievalOnly, check_expectations, load_questions, run
+
+    questions = load_questions(args.questions, config.languages)
+    extra = {} if args.answers else {"engine": RetrievalOnly()}
+    core = _open(config, watch=False, **extra)
+    bar = ProgressBar("evaluating", "question")
+    try:
+        check_expectations(args.questions, questions, core.knowledge)
+        evaluation = run(core.pipeline, questions, answers=args.answers, progress=bar)
+    finally:
+        bar.close()
+        core.close()
+    data = json.dumps(evaluation.to_dict(), ensure_ascii=False, indent=2)
+    if args.json == "-":
+        print(data)
+    else:
+        print(_format_evaluation(evaluation))
+    if args.json and args.json != "-":
+        try:
+            Path(args.json).write_text(data + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise BabeldeskError(f"cannot write {args.json}: {exc.strerror or exc}") from None
+    return 0 if evaluation.passed else 1
+
+
+def _format_evaluation(evaluation) -> str:
+    """The per-language table, then the questions that need a look."""
+    def ratio(hits: int, of: int) -> str:
+        return f"{hits}/{of}" if of else "-"
+
+    header = ("language", "questions", "hit@1", "hit@3", "abstained", "wrong language")
+    rows = []
+    for language, s in [*evaluation.languages.items(), ("all", evaluation.total)]:
+        wrong = "-" if s.wrong_language is None else str(s.wrong_language)
+        rows.append((language, str(s.questions), ratio(s.hit1, s.answerable),
+                     ratio(s.hit3, s.answerable), str(s.abstained), wrong))
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths)))
+             for row in [header, *rows]]
+    lines.insert(len(lines) - 1, "  ".join("-" * w for w in widths))
+
+    def item(r, detail: str) -> str:
+        return f"  #{r.question.number} [{r.language}] {r.question.text!r}: {detail}"
+
+    def expected(r) -> str:
+        return " or ".join(e.label for e in r.question.expect)
+
+    def top(r) -> str:
+        return "; ".join(f"{p} › {h} ({rel:.2f})" for p, h, rel in r.retrieved) or "nothing"
+
+    sections = [
+        ("wrong-language answers", evaluation.wrong_language(),
+         lambda r: f"answered in {r.answer_language}"),
+        ("unexpected abstentions", evaluation.unexpected_abstentions(),
+         lambda r: f"abstained; expected {expected(r)}"),
+        ("answered but should abstain", evaluation.should_have_abstained(),
+         lambda r: f"answered from {top(r)}"),
+        ("questions nothing answers", evaluation.unanswered(),
+         lambda r: f"expected {expected(r)}; retrieved {top(r)}"),
+        ("neither answered nor abstained", evaluation.failed(), lambda r: f"{r.kind}"),
+    ]
+    for title, results, detail in sections:
+        if not results and title.startswith("neither"):
+            continue
+        lines.append("")
+        lines.append(f"{title}: {len(results) or 'none'}")
+        lines += [item(r, detail(r)) for r in results]
+    mode = "" if evaluation.answers else " (retrieval only: --no-answers)"
+    verdict = "all as expected" if evaluation.passed else "some not as expected"
+    lines.append(f"\n{len(evaluation.results)} questions in {evaluation.seconds:.1f} s{mode}: "
+                 f"{verdict}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="babeldesk", description="Self-hosted multilingual support bot.")
@@ -277,6 +355,15 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--platform", help="only on this platform (slack, discord, terminal, cli)")
     pp.add_argument("--workspace", help="only in this Slack team or Discord guild")
     pp.set_defaults(run=cmd_history_forget)
+
+    p = sub.add_parser("eval", help=COMMANDS["eval"])
+    p.add_argument("questions", type=Path, metavar="QUESTIONS.yaml",
+                   help="the questions, each with the knowledge file that should answer it")
+    p.add_argument("--json", metavar="PATH", default=None,
+                   help="also write the results as JSON to PATH (- for standard output only)")
+    p.add_argument("--no-answers", dest="answers", action="store_false",
+                   help="measure retrieval only, without the model (fast)")
+    p.set_defaults(run=cmd_eval)
     return parser
 
 

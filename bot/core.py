@@ -82,7 +82,8 @@ def open_core(config: Config, engine: Engine | None = None, watch: bool | None =
     """Everything the adapters need, ready to answer. `engine` replaces the configured model
     (a test's fake model, or one already loaded)."""
     prepare_data_dir(config)
-    detector = LanguageDetector(config.languages, config.default_language)
+    detector = config.make_detector()
+    detector.warm_up()  # lingua's models load now rather than on a customer's message
     knowledge = open_knowledge(config, detector)
     report = knowledge.sync(full=True, progress=index_progress, embed_progress=embed_progress)
     history = open_history(config)

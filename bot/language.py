@@ -1,13 +1,25 @@
-"""Which language a message is in.
+"""Which language a message is in, or asks to be answered in.
 
-langdetect is unreliable on short chat ("hello" comes out Finnish), so a short or uncertain
-message keeps the conversation's language, and a script that leaves only one configured
-language (kana, hangul, Hebrew, Devanagari …) decides before any statistics do.
+Order of evidence, strongest first:
+
+1. an explicit request ("can you answer in French?", "auf Deutsch bitte", "请用中文回答"):
+   the user has said what they want, whatever language they wrote it in;
+2. a script that leaves one configured language (kana, hangul, Hebrew, Devanagari …);
+3. statistics (langdetect, restricted to the configured languages), with the conversation's
+   language as a prior: a short or uncertain message keeps the conversation's language,
+   because langdetect is unreliable on short chat ("hello" comes out Dutch, "ok" Polish);
+4. optionally a second detector (lingua) where langdetect is unsure or would switch;
+5. the conversation's language, else the configured default.
+
+The thresholds were tuned on Tatoeba (bench/language.py): with the conversation's language as
+the prior, sentences of at most 20 characters keep it (≥ 0.99), while a sentence of over 40
+characters in another language still switches (≥ 0.95).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -20,8 +32,29 @@ log = logging.getLogger(__name__)
 #: below this many letters, or this many words, a message is too short to judge by itself
 SHORT_LETTERS = 15
 SHORT_WORDS = 3
-#: langdetect's probability needed to trust its answer
+#: Leaving the conversation's language takes a letter more than choosing a first one. A wrong
+#: switch breaks a conversation that was going well; a wrong first message only replaces the
+#: default language, itself a guess. On Tatoeba, langdetect's confident mistakes at exactly
+#: 15 letters (Italian "Tom sembra felice." read as Portuguese) cost 0.7 % of the short
+#: messages with their conversation's language; 17 would keep even more, but then a 20-40
+#: character message in a new language no longer switches reliably.
+SWITCH_LETTERS = 16
+#: langdetect's probability needed to trust its answer. Its probability is the share of 7
+#: random trials that agreed, so 0.80 means 6 of 7: fewer let a split vote flip the language.
 MIN_CONFIDENCE = 0.80
+#: how much likelier the conversation's language is than any other before reading a message.
+#: langdetect samples n-grams until one language passes 0.99999, so the prior only tips
+#: messages whose n-grams are ambiguous; on Tatoeba 100 kept a few more short messages in
+#: their conversation's language without costing switches (1 000 hardly differs).
+PRIOR_WEIGHT = 100.0
+#: the same for the second detector, whose confidences spread over similar languages rather
+#: than saturate: 3 kept 99.9 % of short messages in their conversation's language on Tatoeba;
+#: 10 keeps them all but lets a wrong prior win over a clear 21-40 character message 3 % of
+#: the time. The second detector never judges messages below the letters and words above:
+#: lingua reads chat fragments wildly ("ok" Polish, "lol" Indonesian, "hello" Italian).
+SECOND_PRIOR_WEIGHT = 3.0
+#: second detectors babeldesk knows (constructor keyword `second_detector`)
+SECOND_DETECTORS = ("lingua",)
 
 
 @dataclass(frozen=True)
@@ -29,8 +62,14 @@ class Detection:
     language: str
     #: whether the text itself showed the language, rather than the prior or the default
     confident: bool
-    #: how it was decided: script, statistics, conversation, default
+    #: how it was decided: request (the user asked for the language), script, statistics
+    #: (langdetect), lingua (the second detector), conversation (kept the prior), default
     reason: str
+
+    @property
+    def requested(self) -> bool:
+        """The user asked for this language ("in English please"); it was not detected."""
+        return self.reason == "request"
 
 
 #: Unicode ranges of the scripts that narrow a text's language down
@@ -52,6 +91,11 @@ _SCRIPT_LANGUAGES = {
 #: letters only one Cyrillic language among Russian and Ukrainian uses
 _UKRAINIAN_ONLY = set("іїєґІЇЄҐ")
 _RUSSIAN_ONLY = set("ыэъёЫЭЪЁ")
+#: In a script several configured languages share, with no letter telling them apart, the
+#: conversation's language wins up to this many letters. langdetect takes about half of the
+#: short Ukrainian sentences without і/ї/є/ґ for Russian, even with Ukrainian as the prior; a
+#: Japanese message without kana is a word or two ("本当？", "了解"), longer is Chinese.
+_SHARED_SCRIPT_LETTERS = {"cyrillic": 30, "han": 3}
 
 
 def _script_counts(text: str) -> dict[str, int]:
@@ -70,10 +114,214 @@ def _script_counts(text: str) -> dict[str, int]:
     return counts
 
 
+# -- explicit requests: "can you answer in French?" --------------------------------------------
+
+#: Each language's name in the languages babeldesk ships, accents removed (as _fold does), as
+#: regular-expression pieces separated by commas; "*" ends a stem that takes any ending
+#: (по-английски, на английском, po angielsku, англійською).
+_LANGUAGE_NAMES = {
+    "en": "english, ingles, inglese, anglais, englisch, engels, angielsk*, английск*, англійськ*,"
+          " ingilizce, tieng anh, bahasa inggris, inggris, engelska, 英语, 英文, 英語, 영어,"
+          " الإنجليزية, الانجليزية, بالإنجليزية, بالانجليزية, انجليزي, अंग्रेज़ी, अंग्रेजी,"
+          " ב?אנגלית",
+    "es": "spanish, espanol, castellano, espagnol, spanisch, spaans, spagnolo, espanhol,"
+          " hiszpansk*, испанск*, іспанськ*, ispanyolca, tieng tay ban nha, bahasa spanyol,"
+          " spanska, 西班牙语, 西班牙文, 西班牙語, スペイン語, 스페인어, الإسبانية, الاسبانية,"
+          " بالإسبانية, स्पेनिश, ב?ספרדית",
+    "fr": "french, frances, francais, franzosisch, frans, francese, francusk*, французск*,"
+          " французьк*, fransizca, tieng phap, bahasa perancis, franska, 法语, 法文, 法語,"
+          " フランス語, 프랑스어, الفرنسية, بالفرنسية, फ्रेंच, फ़्रेंच, ב?צרפתית",
+    "de": "german, aleman, allemand, deutsch, duits, tedesco, alemao, niemieck*, немецк*,"
+          " німецьк*, almanca, tieng duc, bahasa jerman, tyska, 德语, 德文, 德語, ドイツ語, 독일어,"
+          " الألمانية, الالمانية, بالألمانية, जर्मन, ב?גרמנית",
+    "it": "italian, italiano, italien, italienisch, italiaans, wlosk*, итальянск*, італійськ*,"
+          " italyanca, tieng y, bahasa italia, italienska, 意大利语, 意大利文, 義大利語, 意大利語,"
+          " イタリア語, 이탈리아어, الإيطالية, بالإيطالية, इतालवी, ב?איטלקית",
+    "pt": "portuguese, portugues, portugais, portugiesisch, portugees, portoghese, portugalsk*,"
+          " португальск*, португальськ*, portekizce, tieng bo dao nha, bahasa portugis,"
+          " portugisiska, 葡萄牙语, 葡萄牙文, 葡萄牙語, ポルトガル語, 포르투갈어, البرتغالية,"
+          " بالبرتغالية, पुर्तगाली, ב?פורטוגזית",
+    "nl": "dutch, neerlandes, holandes, neerlandais, hollandais, niederlandisch, hollandisch,"
+          " nederlands, hollands, olandese, neerlandese, holendersk*, niderlandzk*, нидерландск*,"
+          " голландск*, нідерландськ*, голландськ*, felemenkce, hollandaca, tieng ha lan,"
+          " bahasa belanda, nederlandska, 荷兰语, 荷蘭語, 荷兰文, オランダ語, 네덜란드어,"
+          " الهولندية, بالهولندية, डच, ב?הולנדית",
+    "pl": "polish, polaco, polonais, polnisch, pools, polacco, polones, polsk*, польск*, польськ*,"
+          " lehce, tieng ba lan, bahasa polandia, 波兰语, 波蘭語, ポーランド語, 폴란드어,"
+          " البولندية, بالبولندية, पोलिश, ב?פולנית",
+    "ru": "russian, ruso, russe, russisch, russo, rosyjsk*, русск*, російськ*, rusca, tieng nga,"
+          " bahasa rusia, ryska, 俄语, 俄文, 俄語, ロシア語, 러시아어, الروسية, بالروسية, रूसी,"
+          " ב?רוסית",
+    "uk": "ukrainian, ucraniano, ukrainien, ukrainisch, oekraiens, ucraino, ukrainsk*,"
+          " украинск*, українськ*, ukraynaca, tieng ukraina, bahasa ukraina, ukrainska,"
+          " 乌克兰语, 烏克蘭語, ウクライナ語, 우크라이나어, الأوكرانية, بالأوكرانية, यूक्रेनी,"
+          " ב?אוקראינית",
+    "tr": "turkish, turco, turc, turkisch, turks, tureck*, турецк*, турецьк*, turkce,"
+          " tieng tho nhi ky, bahasa turki, turkiska, 土耳其语, 土耳其語, トルコ語, 터키어, التركية, بالتركية, तुर्की,"
+          " ב?טורקית",
+    "ar": "arabic, arabe, arabisch, arabo, arabsk*, арабск*, арабськ*, arapca, tieng a rap,"
+          " bahasa arab, arabiska, 阿拉伯语, 阿拉伯語, アラビア語, 아랍어, العربية, بالعربية,"
+          " بالعربي, عربي, अरबी, ב?ערבית",
+    "he": "hebrew, hebreo, hebreu, hebraisch, hebreeuws, ebraico, hebrajsk*, иврит*, іврит*,"
+          " ibranice, tieng do thai, bahasa ibrani, hebreiska, 希伯来语, 希伯來語, ヘブライ語,"
+          " 히브리어, العبرية, بالعبرية, हिब्रू, ב?עברית",
+    "hi": "hindi, hintce, хинди, гінді, 印地语, 印地語, ヒンディー語, 힌디어, الهندية, بالهندية,"
+          " हिंदी, हिन्दी, ב?הינדי",
+    "ja": "japanese, japones, japonais, japanisch, japans, giapponese, japonsk*, японск*,"
+          " японськ*, japonca, tieng nhat, bahasa jepang, japanska, 日语, 日文, 日語, 日本語,"
+          " 일본어, اليابانية, باليابانية, जापानी, ב?יפנית",
+    "ko": "korean, coreano, coreen, koreanisch, koreaans, korean*, koreansk*, корейск*,"
+          " корейськ*, korece, tieng han, bahasa korea, koreanska, 韩语, 韩文, 韓語, 韓文,"
+          " 朝鲜语, 韓国語, 한국어, 한국말, 한글, الكورية, بالكورية, कोरियाई, ב?קוריאנית",
+    "zh": "chinese, chino, chinois, chinesisch, chinees, cinese, chines, chinsk*, китайск*,"
+          " китайськ*, cince, tieng trung, tieng hoa, bahasa mandarin, bahasa tionghoa, mandarin,"
+          " kinesiska, 中文, 汉语, 漢語, 华语, 華語, 普通话, 普通話, 国语, 國語, 中国語, 중국어,"
+          " الصينية, بالصينية, चीनी, ב?סינית",
+    "vi": "vietnamese, vietnamita, vietnamien, vietnamesisch, vietnamees, wietnamsk*,"
+          " вьетнамск*, в'єтнамськ*, vietnamca, tieng viet, bahasa vietnam, vietnamesiska,"
+          " 越南语, 越南語, ベトナム語, 베트남어, الفيتنامية, بالفيتنامية, वियतनामी, ב?וייטנאמית",
+    "id": "indonesian, indonesio, indonesien, indonesisch, indonesiano, indonezyjsk*,"
+          " индонезийск*, індонезійськ*, endonezce, bahasa indonesia, indonesiska, 印尼语,"
+          " 印度尼西亚语, 印尼語, インドネシア語, 인도네시아어, الإندونيسية, بالإندونيسية,"
+          " इंडोनेशियाई, ב?אינדונזית",
+    "sv": "swedish, sueco, suedois, schwedisch, zweeds, svedese, szwedzk*, шведск*, шведськ*,"
+          " isvecce, tieng thuy dien, bahasa swedia, svenska, 瑞典语, 瑞典語, スウェーデン語,"
+          " 스웨덴어, السويدية, بالسويدية, स्वीडिश, ב?שוודית",
+}
+
+#: verbs asking for an answer, imperative or infinitive (answer, reply, speak, write, switch …)
+_VERBS = (
+    r"answer|reply|respond|write|speak|talk|continue|switch|change|chat|type|translate|go on"
+    r"|responde\w*|contesta\w*|habla|hablar|hablame|hablanos|escribe|escribir|escribeme|sigue"
+    r"|seguir|cambia|cambiar|continua|continuar|traduce|reponds|repondez|repondre|parle|parlez"
+    r"|parler|ecris|ecrivez|ecrire|continuez|continuer|passe|passez|passer|traduis|traduisez"
+    r"|antworte|antworten|antwortet|schreib|schreibe|schreiben|sprich|sprechen|sprecht|rede"
+    r"|reden|wechsle|wechsel|wechseln|rispondi\w*|risponda|rispondere|parla|parlare|parlami"
+    r"|scrivi\w*|scrivere|continuare|passa|passare|traduci|responda|fala|fale|falar|escreve|escreva"
+    r"|escrever|muda|mude|mudar|traduz|traduza|antwoord|antwoorden|spreek|spreken|schrijf"
+    r"|schrijven|praat|praten|vertaal|ответь\w*|отвечай\w*|ответить|говори\w*|пиши\w*"
+    r"|напиши\w*|переключи\w*|перейди\w*|продолжай\w*|переведи\w*|відповідай\w*|відповісти"
+    r"|відповідь|розмовляй\w*|odpowiedz\w*|odpowiadaj\w*|mow|mowic|pisz|napisz|rozmawiaj"
+    r"|jawab\w*|balas|bicara|berbicara|tulis|gunakan|pakai|tra loi|noi|viet|dung|svara|prata"
+    r"|skriv|tala|اجب|أجب|أجيبي|رد|ردي|تكلم|تحدث|اكتب|ענה|עני|תענה|דבר|דברי|כתוב|תכתוב"
+)
+#: what may come just before such a verb for it to be a request ("can you …", "please …",
+#: "¿puedes …?", "peux-tu me …"): "I want to speak German" and "Tom can speak French" are not
+_OPENERS = (
+    r"please|pls|plz|kindly|just|now|ok|okay|can you|could you|would you|will you|can u"
+    r"|could u|do you|i'd like you to|i would like you to|i want you to|i need you to|let's"
+    r"|lets|por favor|porfa|puedes|podrias|podes|podeis|me|nos|ahora|peux-tu|pouvez-vous"
+    r"|pourriez-vous|pourrais-tu|tu peux|vous pouvez|tu pourrais|vous pourriez|merci de|moi"
+    r"|maintenant|kannst du|konnen sie|konntest du|konnten sie|bitte|mir|jetzt|puoi|potresti"
+    r"|mi|ora|adesso|per favore|pode|podes|poderia|voce pode|agora|kun je|kunt u|zou je"
+    r"|wil je|kan je|graag|можешь|можете|могли бы вы|пожалуйста|мне|теперь|давай|можеш"
+    r"|будь ласка|мені|тепер|czy mozesz|mozesz|moglbys|prosze|tolong|bisa|bisakah|silakan"
+    r"|mohon|hay|vui long|lam on|xin|kan du|snalla|من فضلك|لو سمحت|ممكن|אפשר|בבקשה|תוכל|תוכלי"
+)
+#: prepositions before a language name ("in", "en", "auf", "на", "po", "bằng", "på" …)
+_INTO = r"in|into|in het|en|em|auf|na|po|на|по|dalam|pakai|bang|pa|باللغة|بلغة|ب"
+#: please, in the shipped languages
+_PLEASE = (
+    r"please|pls|plz|por favor|porfa|s'il vous plait|s'il te plait|svp|stp|bitte|per favore"
+    r"|perfavore|per piacere|alsjeblieft|alstublieft|aub|graag|пожалуйста|будь ласка|prosze"
+    r"|lutfen|من فضلك|لو سمحت|कृपया|lam on|vui long|tolong|snalla|tack|בבקשה"
+)
+#: words that can surround a bare language name without changing what it asks ("English?",
+#: "en français", "auf Deutsch", "in English only", "русский язык")
+_FILLERS = (
+    rf"(?:{_PLEASE}|{_INTO}|the|language|lingua|idioma|langue|sprache|taal|язык\w*|мов\w*"
+    r"|jezyk\w*|dil|dilinde|bahasa|tieng|ok|okay|hi|hello|hey|hola|bonjour|salut|hallo|ciao"
+    r"|ola|oi|only|solo|seulement|nur|alleen|solamente|somente|tylko|только|тільки|now|ahora"
+    r"|maintenant|jetzt|ora|agora|nu|again|yes|si|oui|ja|da|да|так|tak)"
+)
+#: a request negated in the words just before it, or right after it in Japanese and Korean
+_NEGATION = re.compile(
+    r"(?<!\w)(?:not|don't|dont|do not|never|nicht|kein\w*|nie|pas|jamais|nao|niet|geen|не"
+    r"|nigdy|jangan|khong|inte|לא|لا)(?!\w)|不|別|别|勿")
+_NEGATION_AFTER = re.compile(r"^\s*(?:ないで|ません|말고|하지\s*마|지\s*마)")
+_PUNCTUATION = r"[.!?,;:¿¡…。！？，、]"
+
+
+def _fold(text: str) -> str:
+    """Lower case without Latin accents, so "Français", "francais" and "FRANÇAIS" match."""
+    out = []
+    text = unicodedata.normalize("NFC", text.lower())
+    for ch in text.replace("’", "'").replace("ł", "l").replace("đ", "d"):
+        if ord(ch) < 0x250 or 0x1E00 <= ord(ch) <= 0x1EFF:  # Latin only: leave kana, hangul
+            ch = "".join(c for c in unicodedata.normalize("NFD", ch)
+                         if not unicodedata.combining(c))
+        elif 0x300 <= ord(ch) <= 0x36F:  # the dot "İ".lower() leaves behind
+            continue
+        out.append(ch)
+    return " ".join("".join(out).split())
+
+
+def _name_pattern(names: str) -> str:
+    pieces = []
+    for name in (_fold(n) for n in names.split(",")):
+        stem = name.endswith("*")
+        body = re.escape(name.rstrip("*")).replace(r"\ ", r"\s+").replace(r"\?", "?")
+        if re.search(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]", name):
+            pieces.append(body)  # no spaces between words in CJK
+        else:
+            ending = r"[\w'-]*" if stem else ""
+            pieces.append(rf"(?<!\w){body}{ending}(?!\w)")
+    return "|".join(pieces)
+
+
+def _request_patterns(languages: list[str]) -> list[re.Pattern]:
+    names = "|".join(rf"(?P<{code}>{_name_pattern(_LANGUAGE_NAMES[code])})"
+                     for code in languages if code in _LANGUAGE_NAMES)
+    if not names:
+        return []
+    name = rf"(?:{names})"
+    end = (rf"(?=\s*(?:$|{_PUNCTUATION}|(?:{_PLEASE}|now|only|instead|from now on|again|too)"
+           rf"(?!\w)))")
+    start = rf"(?:^|{_PUNCTUATION}\s*|(?<!\w)(?:{_OPENERS})[\s,]+)"
+    pronoun = r"(?:[\s-]+(?:to me|to us|me|us|moi|mir|mit mir|mi|me|nos|мне|нам|mij|ons|mnie))?"
+    patterns = [
+        # answer/reply/speak … (me) in NAME; speak NAME.  The verb must open the message or a
+        # sentence, or follow "can you", "please" …: "I want to speak German" is not a request.
+        rf"{start}(?:{_VERBS}){pronoun}(?:\s+(?:{_PLEASE}|back|only|now))?"
+        rf"\s+(?:(?P<into>{_INTO})(?:\s+|-))?{name}(?(into)|{end})",
+        # switch to NAME, cambia al español, passe au français, muda para o inglês
+        rf"{start}(?:switch|change|cambia|cambiar|pasa|passe|passez|passer|wechsle"
+        rf"|wechsel|muda|mude|mudar|переключи\w*|перейди\w*)(?:\s+back)?\s+(?:to|a|al|au|en"
+        rf"|zu|auf|para|para o|на|in het)\s+(?:the\s+|el\s+|l'|le\s+|das\s+|o\s+|het\s+)?{name}",
+        # German and Dutch put the verb last: "kannst du auf Deutsch antworten?"
+        rf"(?<!\w)(?:auf|in|in het|op)\s+{name}\s+(?:\w+\s+)?(?:antworten|schreiben|sprechen"
+        rf"|reden|weiter\w*|beantworten|antwoorden|schrijven|spreken|praten|verder\w*)(?!\w)",
+        # (in) NAME please / please (in) NAME
+        rf"(?:^|(?<!\w)(?:{_INTO})[\s-]+|(?<=\s)){name}\s*,?\s*(?:{_PLEASE})(?!\w)",
+        rf"(?<!\w)(?:{_PLEASE})\s*,?\s*(?:(?:{_INTO})(?:\s+|-))?{name}{end}",
+        # 日本語でお願いします, 英語で答えて, 英語にして
+        rf"{name}\s*(?:で\s*(?:お願い|答え|返事|返信|回答|話して|話せ|書いて|教えて|ください|くれ"
+        rf"|頼|よろしく|$|[?？。!！])|に(?:して|切り替え|変え))",
+        # 请用中文回答, 说中文, 改成英文, 中文可以吗
+        rf"(?:用|改用|改成|换成|換成|切换到|切換到|转成|轉成){name}(?:回答|回复|回覆|答复|說|说|讲"
+        rf"|講|交流|沟通|溝通|写|寫|聊|对话|對話|吗|嗎|吧|好吗|好嗎|可以吗|可以嗎|[。！!？?]|$)",
+        rf"(?:请|請|能|可以|能不能|可不可以)你?(?:说|說|讲|講){name}",
+        rf"(?:^|[，,。！!？?\s])(?:说|說|讲|講){name}(?:吗|嗎|吧|好吗|好嗎|可以吗|可以嗎|[。！!？?]|$)",
+        rf"{name}(?:可以吗|可以嗎|行吗|行嗎|好吗|好嗎)",
+        # 영어로 답해 주세요, 한국어로 부탁해요
+        rf"{name}\s*(?:으로|로)\s*(?:답|대답|말|얘기|이야기|써|작성|부탁|해|바꿔|변경|대화|응답|주세요"
+        rf"|$|[?？.!])",
+        # Türkçe cevap ver; अंग्रेज़ी में जवाब दो
+        rf"{name}\s+(?:cevap ver|yanit ver|konus|yaz)(?:\w*\s+m[iu]\w*|in|iniz|un|unuz|)"
+        rf"(?=\s*(?:$|[.!?,]|lutfen))",
+        rf"{name}\s+में\s+(?:जवाब|उत्तर|बात|बोल|लिख)",
+    ]
+    # little more than the name: "English?", "en français", "auf Deutsch", "中文"
+    patterns.append(rf"^[\s¿¡]*(?:{_FILLERS}[\s,.!?¿¡-]+)*{name}(?:[\s,.!?¿¡-]+{_FILLERS})*"
+                    rf"[\s,.!?¿¡…。？！]*$")
+    return [re.compile(name)] + [re.compile(p) for p in patterns]
+
+
 class LanguageDetector:
     """Detects a message's language among the configured ones."""
 
-    def __init__(self, languages: list[str], default_language: str, seed: int = 0):
+    def __init__(self, languages: list[str], default_language: str, seed: int = 0,
+                 second_detector: str | None = None):
         self.languages = list(languages)
         self.default_language = default_language
         DetectorFactory.seed = seed
@@ -87,11 +335,84 @@ class LanguageDetector:
         self._codes = {code: code.split("-")[0] for code in known
                        if code.split("-")[0] in self.languages}
         self._prior = {code: 1.0 for code in self._codes}
+        self._requests = _request_patterns(self.languages)
+        if second_detector not in (None, *SECOND_DETECTORS):
+            raise ValueError(f"unknown second language detector {second_detector!r}; "
+                             f"choose one of {', '.join(SECOND_DETECTORS)} or none")
+        self.second_detector = second_detector
+        self._second = None
+        if second_detector == "lingua":
+            self._second = _Lingua(self.languages)
 
-    def probabilities(self, text: str) -> dict[str, float]:
-        """langdetect's probability for each configured language (summed over zh variants)."""
+    # -- what the pipeline calls --
+
+    def detect(self, text: str, prior: str | None = None) -> Detection:
+        """The language to answer `text` in; `prior` is the conversation's language so far."""
+        prior = prior if prior in self.languages else None
+        requested = self.requested_language(text)
+        if requested:
+            return Detection(requested, True, "request")
+        counts = _script_counts(text)
+        script, candidates = self._script_candidates(text, counts)
+        if (len(candidates) > 1 and prior in candidates
+                and counts["letters"] <= _SHARED_SCRIPT_LETTERS.get(script, 0)):
+            return Detection(prior, False, "conversation")
+        by_script = _only_candidate(script, candidates)
+        if by_script:
+            return Detection(by_script, True, "script")
+        letters = SWITCH_LETTERS if prior else SHORT_LETTERS
+        if counts["letters"] < letters or len(text.split()) < SHORT_WORDS:
+            return self._fallback(prior)
+        probs = self.probabilities(text, prior)
+        best = max(probs, key=probs.get) if probs else None
+        if best is not None and best == prior:
+            return Detection(best, True, "statistics")
+        # Without a second detector, a confident langdetect switches; with one, a switch away
+        # from the conversation's language is where langdetect's mistakes cost, so it checks.
+        if best is not None and probs[best] >= MIN_CONFIDENCE and (prior is None
+                                                                  or self._second is None):
+            return Detection(best, True, "statistics")
+        if self._second is not None:
+            second = self._second.detect(text, prior)
+            if second:
+                return Detection(second, True, self.second_detector)
+        return self._fallback(prior)
+
+    def warm_up(self) -> None:
+        """Load the second detector's models now rather than as messages need them (lingua:
+        about 5 s and 500 MB for 20 languages). Nothing to do for langdetect alone."""
+        if self._second is not None:
+            self._second.warm_up()
+
+    def requested_language(self, text: str) -> str | None:
+        """The configured language the message asks to be answered in, if it asks for one:
+        "can you answer in French?", "in English please", "auf Deutsch bitte", "English?"."""
+        if len(text) > 500:
+            text = text[:500]  # requests are short; a long message is a question
+        folded = _fold(text)
+        if not self._requests or not self._requests[0].search(folded):
+            return None  # no language named: most messages stop here
+        for pattern in self._requests[1:]:
+            for match in pattern.finditer(folded):
+                # the words since the last punctuation, up to three: "please don't …"
+                before = re.split(_PUNCTUATION, folded[:match.start()])[-1].split()[-3:]
+                if (_NEGATION.search(" ".join(before) + " " + match.group())
+                        or _NEGATION_AFTER.search(folded[match.end():])):
+                    continue  # "not in English please", "英語で答えないで"
+                for code in self.languages:
+                    if match.groupdict().get(code):
+                        return code
+        return None
+
+    def probabilities(self, text: str, prior: str | None = None) -> dict[str, float]:
+        """langdetect's probability for each configured language (summed over zh variants),
+        with `prior` (a configured language) PRIOR_WEIGHT times likelier to begin with."""
         detector = self._factory.create()
-        detector.set_prior_map(self._prior)
+        if prior in self.languages:
+            detector.set_prior_map({code: PRIOR_WEIGHT if lang == prior else 1.0
+                                    for code, lang in self._codes.items()})
+        else:
+            detector.set_prior_map(self._prior)
         detector.append(text)
         try:
             found = detector.get_probabilities()
@@ -104,50 +425,6 @@ class LanguageDetector:
                 out[lang] = out.get(lang, 0.0) + item.prob
         return out
 
-    def detect(self, text: str, prior: str | None = None) -> Detection:
-        """The language to answer `text` in; `prior` is the conversation's language so far."""
-        fallback = prior if prior in self.languages else None
-        counts = _script_counts(text)
-        by_script = self._by_script(text, counts)
-        if by_script:
-            return Detection(by_script, True, "script")
-        words = len(text.split())
-        if counts["letters"] < SHORT_LETTERS or words < SHORT_WORDS:
-            return self._fallback(fallback)
-        probs = self.probabilities(text)
-        if not probs:
-            return self._fallback(fallback)
-        best = max(probs, key=probs.get)
-        if probs[best] < MIN_CONFIDENCE:
-            return self._fallback(fallback)
-        return Detection(best, True, "statistics")
-
-    def _by_script(self, text: str, counts: dict[str, int]) -> str | None:
-        """The language when the script leaves only one configured candidate."""
-        if counts.get("kana") and "ja" in self.languages:
-            return "ja"  # Japanese mixes kana with Han; kana alone says Japanese
-        scripts = {k: v for k, v in counts.items() if k != "letters"}
-        if not scripts:
-            return None
-        script, count = max(scripts.items(), key=lambda item: item[1])
-        if count < 2 or count < counts["letters"] * 0.5:
-            return None
-        candidates = [lang for lang in _SCRIPT_LANGUAGES[script] if lang in self.languages]
-        if script == "cyrillic" and len(candidates) > 1:
-            letters = set(text)
-            if letters & _UKRAINIAN_ONLY and "uk" in candidates:
-                return "uk"
-            if letters & _RUSSIAN_ONLY and "ru" in candidates:
-                return "ru"
-        if script == "han" and "zh" in candidates:
-            return "zh"
-        return candidates[0] if len(candidates) == 1 else None
-
-    def _fallback(self, prior: str | None) -> Detection:
-        if prior:
-            return Detection(prior, False, "conversation")
-        return Detection(self.default_language, False, "default")
-
     def detect_document(self, text: str) -> str | None:
         """The language of a knowledge file, or None when it cannot be told."""
         by_script = self._by_script(text, _script_counts(text))
@@ -158,3 +435,72 @@ class LanguageDetector:
             return None
         best = max(probs, key=probs.get)
         return best if probs[best] >= 0.5 else None
+
+    # -- helpers --
+
+    def _script_candidates(self, text: str, counts: dict[str, int]) -> tuple[str | None,
+                                                                              list[str]]:
+        """The text's main non-Latin script and the configured languages written in it:
+        one candidate decides; several leave it to the prior or statistics; none, Latin."""
+        if counts.get("kana") and "ja" in self.languages:
+            return "kana", ["ja"]  # Japanese mixes kana with Han; kana alone says Japanese
+        scripts = {k: v for k, v in counts.items() if k != "letters"}
+        if not scripts:
+            return None, []
+        script, count = max(scripts.items(), key=lambda item: item[1])
+        if count < 2 or count < counts["letters"] * 0.5:
+            return None, []
+        candidates = [lang for lang in _SCRIPT_LANGUAGES[script] if lang in self.languages]
+        if script == "cyrillic" and len(candidates) > 1:
+            letters = set(text)
+            if letters & _UKRAINIAN_ONLY and "uk" in candidates:
+                return script, ["uk"]
+            if letters & _RUSSIAN_ONLY and "ru" in candidates:
+                return script, ["ru"]
+        return script, candidates
+
+    def _by_script(self, text: str, counts: dict[str, int]) -> str | None:
+        """The language when the script leaves only one configured candidate (Han: Chinese)."""
+        return _only_candidate(*self._script_candidates(text, counts))
+
+    def _fallback(self, prior: str | None) -> Detection:
+        if prior:
+            return Detection(prior, False, "conversation")
+        return Detection(self.default_language, False, "default")
+
+
+def _only_candidate(script: str | None, candidates: list[str]) -> str | None:
+    if script == "han" and "zh" in candidates:
+        return "zh"  # Han without kana: Chinese, unless _SHARED_SCRIPT_LETTERS says otherwise
+    return candidates[0] if len(candidates) == 1 else None
+
+
+class _Lingua:
+    """lingua-language-detector restricted to the configured languages it knows."""
+
+    def __init__(self, languages: list[str]):
+        try:
+            from lingua import IsoCode639_1, LanguageDetectorBuilder
+        except ImportError as exc:
+            raise ImportError("second_detector='lingua' needs lingua-language-detector: "
+                              "pip install babeldesk[lingua]") from exc
+        codes = [getattr(IsoCode639_1, lang.upper()) for lang in languages
+                 if hasattr(IsoCode639_1, lang.upper())]
+        if len(codes) < 2:
+            raise ValueError("the lingua second detector needs at least two of the "
+                             "configured languages")
+        # Models load as messages need them (about 4 s and 370 MB for 20 languages) unless
+        # warm_up() loads them at once.
+        self._builder = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
+        self._detector = self._builder.build()
+
+    def warm_up(self) -> None:
+        self._detector = self._builder.with_preloaded_language_models().build()
+
+    def detect(self, text: str, prior: str | None) -> str | None:
+        values = {value.language.iso_code_639_1.name.lower(): value.value
+                  for value in self._detector.compute_language_confidence_values(text)}
+        if prior in values:
+            values[prior] *= SECOND_PRIOR_WEIGHT
+        best = max(values, key=values.get, default=None)
+        return best if best and values[best] > 0 else None

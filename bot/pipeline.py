@@ -142,8 +142,9 @@ class Pipeline:
             text = normalise_message(message.text)
             notice = ""
             limit = self.config.prompt.max_message_chars
-            prior, handed_off = await asyncio.to_thread(self._conversation_state, message.key)
-            language = prior or language
+            prior, requested, handed_off = await asyncio.to_thread(self._conversation_state,
+                                                                   message.key)
+            language = requested or prior or language
             if handed_off:
                 return Answer("", language, kind="handed_off")
             if not has_words(without_links(text)):
@@ -152,8 +153,13 @@ class Pipeline:
             if len(text) > limit:
                 text = text[:limit]
                 notice = "truncated"
-            detection = self.detector.detect(text, prior)
-            language = detection.language
+            # The product's name is no word of any language ("Comment supprimer mon compte
+            # Kettlebird ?" reads as English with it).
+            detection = self.detector.detect(self._without_product(text), requested or prior)
+            # A language the user asked for holds until they ask for another.
+            language = requested if requested and not detection.requested \
+                else detection.language
+            asked = language if detection.requested else None
             notice = self.texts.get(notice, language) if notice else ""
             if looks_like_injection(text):
                 log.info("%s: refused an attempt to override the instructions", message.key.id)
@@ -161,22 +167,49 @@ class Pipeline:
                                 notice=notice)
                 return await asyncio.to_thread(self._store, message, text, answer)
             hits = await asyncio.to_thread(self._retrieve, message, text, language)
+            question = text
+            if asked and not hits:
+                # "Can you answer in French?" asks nothing new: answer the previous question
+                # again, in French; with none before, say that French it will be.
+                question, hits = await asyncio.to_thread(self._previous_question, message,
+                                                         language)
+                if not hits:
+                    answer = Answer(self.texts.get("language_switched", language), language,
+                                    kind="language_switched", notice=notice)
+                    return await asyncio.to_thread(self._store, message, text, answer, None,
+                                                   asked)
             seen = None
             if not hits:
                 answer = Answer(self._abstention(language), language, abstained=True,
                                 kind="abstained", notice=notice)
             else:
-                answer, seen = await self._generate(message, text, language, hits, emit,
+                answer, seen = await self._generate(message, question, language, hits, emit,
                                                     notice, arrived)
-            return await asyncio.to_thread(self._store, message, text, answer, seen)
+            return await asyncio.to_thread(self._store, message, text, answer, seen, asked)
         except ModelError as exc:
             log.error("message %s in %s: %s", message.id, message.key.id, exc)
         except Exception:
             log.exception("message %s in %s failed", message.id, message.key.id)
         return Answer(self.texts.get("error", language), language, kind="error")
 
-    def _conversation_state(self, key) -> tuple[str | None, bool]:
-        return self.history.language(key), self.history.is_handed_off(key)
+    def _without_product(self, text: str) -> str:
+        product = self.config.prompt.product.strip()
+        if not product:
+            return text
+        return re.sub(re.escape(product), " ", text, flags=re.IGNORECASE)
+
+    def _conversation_state(self, key) -> tuple[str | None, str | None, bool]:
+        return (self.history.language(key), self.history.requested_language(key),
+                self.history.is_handed_off(key))
+
+    def _previous_question(self, message: Message, language: str) -> tuple[str, list[Hit]]:
+        """The conversation's last question that the knowledge answers, with its passages."""
+        for turn in reversed(self.history.recent(message.key, 10)):
+            if turn.role == "user":
+                hits = self._retrieve(message, turn.text, language)
+                if hits:
+                    return turn.text, hits
+        return "", []
 
     # -- what adapters call for buttons and commands --
 
@@ -372,14 +405,14 @@ class Pipeline:
         """Whether the start of an answer is clearly in another language than `language`."""
         sample = re.sub(r"`[^`]*`?|\[\d+\]", " ", without_links(text))
         found = self.detector.detect(sample)
-        wrong = found.reason in ("script", "statistics") and found.language != language
+        wrong = found.reason in ("script", "statistics", "lingua") and found.language != language
         if wrong:
             log.info("%s: the answer began in %s instead of %s; writing it again",
                      message.key.id, found.language, language)
         return wrong
 
     def _store(self, message: Message, text: str, answer: Answer,
-               seen: tuple[str, str] | None = None) -> Answer:
+               seen: tuple[str, str] | None = None, requested: str | None = None) -> Answer:
         now = time.time()
         retention = self.config.history
         if retention.max_age_days and now - self._pruned_at > PRUNE_EVERY:
@@ -392,7 +425,7 @@ class Pipeline:
                  prompt=seen[0] if seen else ""),
             Turn("assistant", answer.text, message.author, answer.language, answer.sources,
                  answer.abstained, created=now, prompt=seen[1] if seen else ""),
-            max_turns=self.config.history.max_turns)
+            max_turns=self.config.history.max_turns, requested=requested)
         return dataclasses.replace(answer, turn_id=turn_id)
 
 

@@ -16,7 +16,8 @@ LANGUAGE_NAMES = {
 }
 
 TEXT_KEYS = ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources",
-             "handoff_done", "released", "human_button", "release_button", "interrupted")
+             "handoff_done", "released", "human_button", "release_button", "interrupted",
+             "language_switched")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -32,6 +33,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Talk to a human',
         "release_button": 'Let the bot answer again',
         "interrupted": '(babeldesk is restarting, so this answer was cut short. Please ask again in a minute.)',
+        "language_switched": "Of course, I'll answer in English from now on. What would you like to know?",
     },
     "es": {
         "no_answer": "No he encontrado esto en nuestros artículos de ayuda y prefiero no adivinar.",
@@ -46,6 +48,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Hablar con una persona',
         "release_button": 'Dejar que el bot vuelva a responder',
         "interrupted": '(babeldesk se está reiniciando y esta respuesta quedó incompleta. Vuelve a preguntar en un minuto.)',
+        "language_switched": 'Claro, a partir de ahora responderé en español. ¿Qué quieres saber?',
     },
     "fr": {
         "no_answer": "Je n'ai pas trouvé cela dans nos articles d'aide et je préfère ne pas deviner.",
@@ -60,6 +63,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Parler à un humain',
         "release_button": 'Laisser le bot répondre à nouveau',
         "interrupted": '(babeldesk redémarre, cette réponse a donc été interrompue. Reposez votre question dans une minute.)',
+        "language_switched": 'Bien sûr, je répondrai désormais en français. Que voulez-vous savoir ?',
     },
     "de": {
         "no_answer": "Dazu habe ich in unseren Hilfeartikeln nichts gefunden, und raten möchte ich nicht.",
@@ -74,6 +78,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Mit einem Menschen sprechen',
         "release_button": 'Bot wieder antworten lassen',
         "interrupted": '(babeldesk wird neu gestartet, daher wurde diese Antwort abgebrochen. Bitte frag in einer Minute noch einmal.)',
+        "language_switched": 'Gern, ab jetzt antworte ich auf Deutsch. Was möchtest du wissen?',
     },
     "it": {
         "no_answer": "Non ho trovato questa informazione nei nostri articoli di assistenza e preferisco non tirare a indovinare.",
@@ -88,6 +93,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Parla con una persona',
         "release_button": 'Lascia rispondere di nuovo il bot',
         "interrupted": '(babeldesk si sta riavviando, quindi questa risposta è stata interrotta. Riprova tra un minuto.)',
+        "language_switched": "Certo, d'ora in poi risponderò in italiano. Che cosa vuoi sapere?",
     },
     "pt": {
         "no_answer": "Não encontrei isto nos nossos artigos de ajuda e prefiro não adivinhar.",
@@ -102,6 +108,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Falar com uma pessoa',
         "release_button": 'Deixar o bot responder novamente',
         "interrupted": '(O babeldesk está a reiniciar, por isso esta resposta ficou incompleta. Pergunte de novo daqui a um minuto.)',
+        "language_switched": 'Claro, a partir de agora respondo em português. O que gostaria de saber?',
     },
     "nl": {
         "no_answer": "Ik heb dit niet gevonden in onze helpartikelen en ik gok liever niet.",
@@ -116,6 +123,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Met een mens praten',
         "release_button": 'Laat de bot weer antwoorden',
         "interrupted": '(babeldesk wordt opnieuw gestart, daarom is dit antwoord afgebroken. Vraag het over een minuut opnieuw.)',
+        "language_switched": 'Natuurlijk, vanaf nu antwoord ik in het Nederlands. Wat wil je weten?',
     },
     "pl": {
         "no_answer": "Nie znalazłem tego w naszych artykułach pomocy i wolę nie zgadywać.",
@@ -130,6 +138,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Porozmawiaj z człowiekiem',
         "release_button": 'Pozwól botowi znów odpowiadać',
         "interrupted": '(babeldesk uruchamia się ponownie, więc ta odpowiedź została przerwana. Zapytaj ponownie za minutę.)',
+        "language_switched": 'Oczywiście, od teraz będę odpowiadać po polsku. Czego chcesz się dowiedzieć?',
     },
     "ru": {
         "no_answer": "Я не нашёл этого в наших справочных статьях и не хочу гадать.",
@@ -144,6 +153,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Связаться с сотрудником',
         "release_button": 'Разрешить боту отвечать снова',
         "interrupted": '(babeldesk перезапускается, поэтому ответ оборвался. Пожалуйста, спросите снова через минуту.)',
+        "language_switched": 'Конечно, теперь я буду отвечать по-русски. Что вы хотите узнать?',
     },
     "uk": {
         "no_answer": "Я не знайшов цього в наших довідкових статтях і не хочу вгадувати.",
@@ -158,6 +168,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": "Зв'язатися зі співробітником",
         "release_button": 'Дозволити боту знову відповідати',
         "interrupted": '(babeldesk перезапускається, тому відповідь обірвалася. Будь ласка, запитайте знову за хвилину.)',
+        "language_switched": 'Звісно, відтепер я відповідатиму українською. Що ви хочете дізнатися?',
     },
     "tr": {
         "no_answer": "Bunu yardım makalelerimizde bulamadım ve tahmin yürütmek istemiyorum.",
@@ -172,6 +183,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Bir insanla konuş',
         "release_button": 'Bot yeniden yanıtlasın',
         "interrupted": '(babeldesk yeniden başlatılıyor, bu yüzden bu yanıt yarıda kaldı. Lütfen bir dakika sonra tekrar sorun.)',
+        "language_switched": 'Elbette, bundan sonra Türkçe yanıt vereceğim. Ne öğrenmek istersiniz?',
     },
     "ar": {
         "no_answer": "لم أجد هذا في مقالات المساعدة لدينا، وأفضّل ألا أخمّن.",
@@ -186,6 +198,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'التحدث إلى موظف',
         "release_button": 'السماح للبوت بالرد مجددًا',
         "interrupted": '(يُعاد تشغيل babeldesk، لذلك انقطعت هذه الإجابة. يُرجى السؤال مرة أخرى بعد دقيقة.)',
+        "language_switched": 'بالتأكيد، سأجيب بالعربية من الآن فصاعدًا. ماذا تريد أن تعرف؟',
     },
     "hi": {
         "no_answer": "मुझे यह हमारे सहायता लेखों में नहीं मिला, और मैं अनुमान नहीं लगाना चाहता।",
@@ -200,6 +213,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'किसी व्यक्ति से बात करें',
         "release_button": 'बॉट को फिर से जवाब देने दें',
         "interrupted": '(babeldesk फिर से शुरू हो रहा है, इसलिए यह जवाब अधूरा रह गया। कृपया एक मिनट बाद फिर से पूछें।)',
+        "language_switched": 'ज़रूर, अब से मैं हिंदी में जवाब दूँगा। आप क्या जानना चाहते हैं?',
     },
     "ja": {
         "no_answer": "ヘルプ記事の中にこの件に関する情報が見つかりませんでした。推測でお答えすることは控えます。",
@@ -214,6 +228,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": '担当者と話す',
         "release_button": 'ボットの回答を再開する',
         "interrupted": '（babeldesk を再起動しているため、この回答は途中で終わりました。1分後にもう一度お尋ねください。）',
+        "language_switched": 'かしこまりました。これからは日本語でお答えします。何をお知りになりたいですか？',
     },
     "ko": {
         "no_answer": "도움말 문서에서 이 내용을 찾지 못했습니다. 추측으로 답변드리지는 않겠습니다.",
@@ -228,6 +243,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": '상담원과 대화하기',
         "release_button": '봇 응답 다시 켜기',
         "interrupted": '(babeldesk가 다시 시작되는 중이라 이 답변이 중간에 끊겼습니다. 1분 후에 다시 질문해 주세요.)',
+        "language_switched": '물론입니다. 이제부터 한국어로 답변하겠습니다. 무엇이 궁금하신가요?',
     },
     "zh": {
         "no_answer": "我在帮助文章中没有找到相关内容，不想随意猜测。",
@@ -242,6 +258,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": '转人工客服',
         "release_button": '让机器人重新回答',
         "interrupted": '（babeldesk 正在重启，因此此回答被中断。请一分钟后再问一次。）',
+        "language_switched": '好的，从现在起我会用中文回答。您想了解什么？',
     },
     "vi": {
         "no_answer": "Tôi không tìm thấy thông tin này trong các bài viết trợ giúp và tôi không muốn đoán.",
@@ -256,6 +273,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Nói chuyện với nhân viên',
         "release_button": 'Để bot trả lời lại',
         "interrupted": '(babeldesk đang khởi động lại nên câu trả lời này bị cắt ngang. Vui lòng hỏi lại sau một phút.)',
+        "language_switched": 'Tất nhiên, từ giờ tôi sẽ trả lời bằng tiếng Việt. Bạn muốn biết điều gì?',
     },
     "id": {
         "no_answer": "Saya tidak menemukan hal ini di artikel bantuan kami, dan saya tidak ingin menebak.",
@@ -270,6 +288,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Bicara dengan petugas',
         "release_button": 'Biarkan bot menjawab lagi',
         "interrupted": '(babeldesk sedang dimulai ulang, jadi jawaban ini terpotong. Silakan tanyakan lagi dalam satu menit.)',
+        "language_switched": 'Tentu, mulai sekarang saya akan menjawab dalam bahasa Indonesia. Apa yang ingin Anda ketahui?',
     },
     "sv": {
         "no_answer": "Jag hittade inte detta i våra hjälpartiklar och vill hellre inte gissa.",
@@ -284,6 +303,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'Prata med en människa',
         "release_button": 'Låt boten svara igen',
         "interrupted": '(babeldesk startar om, så det här svaret avbröts. Fråga gärna igen om en minut.)',
+        "language_switched": 'Självklart, från och med nu svarar jag på svenska. Vad vill du veta?',
     },
     "he": {
         "no_answer": "לא מצאתי את זה במאמרי העזרה שלנו, ואני מעדיף לא לנחש.",
@@ -298,6 +318,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "human_button": 'לדבר עם נציג',
         "release_button": 'לאפשר לבוט לענות שוב',
         "interrupted": '(babeldesk מופעל מחדש, ולכן התשובה נקטעה. אנא שאלו שוב בעוד דקה.)',
+        "language_switched": 'בוודאי, מעכשיו אענה בעברית. מה תרצו לדעת?',
     },
 }
 

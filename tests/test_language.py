@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 
 from bot.config import Config
-from bot.language import LanguageDetector
+from bot.language import Detection, LanguageDetector
 from bot.text import normalise_message, search_terms
 
 
@@ -39,6 +42,128 @@ def test_a_short_message_keeps_the_conversation_language(detector, text):
 def test_a_clear_message_switches_language(detector):
     assert detector.detect("Could you please answer me in English from now on?",
                            prior="es").language == "en"
+
+
+def test_a_conversation_that_began_in_german_keeps_german(detector):
+    for text in ("ok danke", "ok"):
+        detection = detector.detect(text, prior="de")
+        assert (detection.language, detection.reason) == ("de", "conversation"), text
+
+
+def test_a_spanish_conversation_keeps_spanish_for_thanks(detector):
+    # Alone, "gracias" is Spanish anyway; "ok" and "hello" alone come out Polish and Dutch.
+    assert detector.detect("gracias", prior="es").language == "es"
+    assert detector.detect("ok", prior="es").language == "es"
+
+
+def test_a_short_message_in_a_shared_script_keeps_the_conversation_language(detector):
+    # No і/ї/є/ґ nor ы/э/ъ/ё: langdetect alone takes such short Ukrainian for Russian.
+    assert detector.detect("Дякую, це добре", prior="uk").language == "uk"
+    assert detector.detect("Спасибо, всё хорошо", prior="uk").language == "ru"
+    # Han without kana: a Japanese word or two in a Japanese conversation, else Chinese.
+    assert detector.detect("了解", prior="ja").language == "ja"
+    assert detector.detect("我昨天下了订单，但是还没有收到确认邮件。", prior="ja").language == "zh"
+
+
+@pytest.mark.parametrize("text, prior, language", [
+    ("Ich habe gestern eine Bestellung aufgegeben, aber noch keine Bestätigung bekommen.",
+     "en", "de"),
+    ("Hola, hice un pedido ayer y todavía no he recibido la confirmación por correo.", "de",
+     "es"),
+    ("Je voudrais savoir où en est ma commande, elle n'est toujours pas arrivée.", "es", "fr"),
+    ("I placed an order yesterday but I still have not received any confirmation.", "it",
+     "en"),
+])
+def test_a_clear_long_message_in_a_new_language_switches(detector, text, prior, language):
+    detection = detector.detect(text, prior=prior)
+    assert (detection.language, detection.reason) == (language, "statistics")
+
+
+@pytest.mark.parametrize("text, prior, language", [
+    ("can you answer in French?", "en", "fr"),
+    ("Could you reply in Spanish please", "de", "es"),
+    ("in English please", "de", "en"),
+    ("English?", "ja", "en"),
+    ("¿Puedes responder en inglés?", "es", "en"),
+    ("Español por favor", "en", "es"),
+    ("auf Deutsch bitte", "en", "de"),
+    ("Kannst du mir bitte auf Englisch antworten?", "de", "en"),
+    ("réponds en espagnol", "fr", "es"),
+    ("en français", "en", "fr"),
+    ("Puoi rispondere in italiano?", "en", "it"),
+    ("Pode responder em português, por favor?", "es", "pt"),
+    ("Kun je in het Nederlands antwoorden?", "en", "nl"),
+    ("Ответьте, пожалуйста, на английском", "ru", "en"),
+    ("можешь ответить по-русски?", "en", "ru"),
+    ("请用中文回答", "en", "zh"),
+    ("日本語でお願いします", "en", "ja"),
+    ("英語で答えてください", "ja", "en"),
+    ("한국어로 답해 주세요", "en", "ko"),
+    ("영어로 부탁해요", "ko", "en"),
+    ("Hola, ¿me puedes responder en inglés? Tengo un problema con mi factura.", "es", "en"),
+])
+def test_an_explicit_request_for_a_language_is_honoured(detector, text, prior, language):
+    detection = detector.detect(text, prior=prior)
+    assert (detection.language, detection.reason) == (language, "request")
+    assert detection.requested and detection.confident
+    assert detector.requested_language(text) == language
+
+
+@pytest.mark.parametrize("text", [
+    "I live in France",
+    "my French invoice",
+    "My French invoice shows the wrong address, can you check it?",
+    "I want to speak German with someone from sales.",
+    "Tom can speak French.",
+    "Please don't answer in French",
+    "Do you ship to Germany?",
+])
+def test_a_language_named_in_passing_is_not_a_request(detector, text):
+    assert detector.requested_language(text) is None
+    detection = detector.detect(text, prior="en")
+    assert (detection.language, detection.requested) == ("en", False)
+
+
+def test_a_negated_request_is_not_a_request(detector):
+    for text in ("Not in English please", "please don't reply in German", "英語で答えないで",
+                 "不要用英文回答"):
+        assert detector.requested_language(text) is None, text
+    # A negation elsewhere in the message does not cancel the request.
+    assert detector.requested_language("I'm not sure, but can you answer in English?") == "en"
+    assert detector.requested_language("Reply in English, not in French") == "en"
+
+
+def test_a_request_names_only_a_configured_language():
+    detector = LanguageDetector(["en", "es"], "en")
+    assert detector.requested_language("réponds en français") is None
+    assert detector.detect("in French please", prior="es").reason != "request"
+    assert detector.detect("en español por favor", prior="en").reason == "request"
+
+
+def test_an_unknown_second_detector_is_refused():
+    with pytest.raises(ValueError, match="second language detector"):
+        LanguageDetector(["en", "de"], "en", second_detector="fasttext")
+
+
+def test_a_missing_lingua_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "lingua", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=re.escape("pip install babeldesk[lingua]")):
+        LanguageDetector(["en", "de"], "en", second_detector="lingua")
+
+
+def test_lingua_as_second_detector():
+    pytest.importorskip("lingua")
+    detector = LanguageDetector(["en", "de", "es", "it", "pt"], "en", second_detector="lingua")
+    assert detector.detect("ok danke", prior="de").language == "de"
+    assert detector.detect("can you answer in Spanish?", prior="de").reason == "request"
+    # langdetect takes this Italian for Portuguese; lingua, asked before a switch, does not.
+    text = "Tom sembra sicuro di sé."
+    langdetect_alone = LanguageDetector(["en", "de", "es", "it", "pt"], "en")
+    assert langdetect_alone.detect(text, prior="it").language == "pt"
+    assert detector.detect(text, prior="it") == Detection("it", True, "lingua")
+    detection = detector.detect(
+        "Hola, hice un pedido ayer y todavía no he recibido la confirmación.", prior="de")
+    assert detection.language == "es"
 
 
 def test_detection_is_restricted_to_the_configured_languages():

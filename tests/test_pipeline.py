@@ -307,6 +307,40 @@ async def test_an_answer_in_the_right_language_is_not_written_again(write_config
     assert len(seeing.seen) == 2 and answer.language == "de"
 
 
+async def test_a_german_conversation_keeps_german_for_ok_danke_and_ok(core):
+    first = await core.pipeline.respond(message("Wie kann ich mein Passwort zurücksetzen?",
+                                                channel="de-thanks"))
+    assert first.language == "de"
+    for text in ("ok danke", "ok"):
+        reply = await core.pipeline.respond(message(text, channel="de-thanks"))
+        assert reply.language == "de", (text, reply)
+
+
+async def test_asking_for_another_language_answers_the_last_question_in_it_and_sticks(core):
+    channel = "switch"
+    first = await core.pipeline.respond(message("How do I reset my password?", channel=channel))
+    assert first.language == "en" and first.kind == "answer"
+    again = await core.pipeline.respond(message("¿Puedes responder en español, por favor?",
+                                                channel=channel))
+    assert again.kind == "answer" and again.language == "es", again
+    assert core.pipeline.detector.detect_document(again.text) == "es", again.text
+    assert any(s.path in ("es/cuenta.md", "en/account.md", "en/faq.yaml")
+               for s in again.sources), again.sources
+    # The request holds for later messages written in English.
+    later = await core.pipeline.respond(message("Where can I download my invoices?",
+                                                channel=channel))
+    assert later.language == "es", later
+    key = message("x", channel=channel).key
+    assert core.history.requested_language(key) == "es"
+
+
+async def test_a_first_message_asking_for_a_language_is_acknowledged_in_it(core):
+    reply = await core.pipeline.respond(message("Réponds en français s'il te plaît",
+                                                channel="first-request"))
+    assert reply.kind == "language_switched" and reply.language == "fr"
+    assert reply.text == core.pipeline.texts.get("language_switched", "fr")
+
+
 # --- bad input: a sensible reply or a clear refusal, never a crash, nothing lost ------------
 
 async def test_bad_input_never_crashes_and_loses_nothing(core):
