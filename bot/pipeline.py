@@ -332,12 +332,15 @@ class Pipeline:
                         ) -> tuple[Answer, tuple[str, str] | None]:
         """The answer, and for one the model wrote in full, what the model saw and wrote.
 
-        The first words are held back until their language is checked: an answer that starts
-        in another language than the user's is dropped unseen and written again, once, with a
-        firmer instruction.
+        When a passage is in another language than the user's, the model may slip into it: the
+        first words are then held back until their language is checked, and an answer that
+        starts in the wrong language is dropped unseen and written again, once, with a firmer
+        instruction. With every passage in the user's language, the first token goes out at
+        once.
         """
         messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits)
-        raw = await self._stream(message, messages, language, emit, arrived, check=True)
+        check = any(hit.passage.language != language for hit in hits)
+        raw = await self._stream(message, messages, language, emit, arrived, check=check)
         if raw is None:
             self.metrics.language_retries.labels(language).inc()
             name = LANGUAGE_NAMES.get(language, language)

@@ -20,8 +20,11 @@ _SLACK_EMOJI = re.compile(r":[a-z0-9_+\-]+:")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff\ufffe]")
 _SPACES = re.compile(r"[ \t]+")
 
+#: scripts written without spaces between words: Chinese, Japanese, Korean (whose words are
+#: spaced but carry particles), Thai, Lao, Myanmar, Khmer
 _CJK_RUN = re.compile(
-    r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff]+"
+    r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff"
+    r"\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff]+"
 )
 #: alphabetic words are cut to this length: a stemmer that works the same in every language
 STEM_CHARS = 6
@@ -89,8 +92,9 @@ def _fold(word: str) -> str:
 def search_terms(text: str) -> list[str]:
     """The terms a text is indexed and searched by, in order, repeats kept.
 
-    Chinese, Japanese and Korean runs become overlapping character pairs, since they are
-    written without spaces; other words are case- and accent-folded and cut to STEM_CHARS.
+    Chinese, Japanese, Korean and Thai (Lao, Myanmar, Khmer) runs become overlapping character
+    pairs, since they are written without spaces between words; other words are case- and
+    accent-folded and cut to STEM_CHARS.
     """
     terms: list[str] = []
     pos = 0
