@@ -59,13 +59,19 @@ def write_knowledge(folder: Path, paragraphs: list[str], size: int) -> None:
 
 
 def give_vectors(kb: KnowledgeBase, vectors: dict[str, np.ndarray]) -> None:
-    """Store each passage's paragraph vector under the passage's own digest."""
+    """Store each passage's paragraph vector under the passage's own digest (a long
+    paragraph's pieces all get the paragraph's vector)."""
     rows = kb.db.execute("SELECT digest, text FROM passages").fetchall()
+    found = {}
+    for digest, text in rows:
+        text = text.rsplit(" (copy", 1)[0]
+        if text not in vectors:
+            text = next((p for p in vectors if text[:200] in p), None)
+        if text is not None:
+            found[digest] = vectors[text].astype(np.float16).tobytes()
     with kb.db.conn:
-        kb.db.conn.executemany(
-            "INSERT OR REPLACE INTO vectors (digest, vector) VALUES (?, ?)",
-            [(digest, vectors[text.rsplit(" (copy", 1)[0]].astype(np.float16).tobytes())
-             for digest, text in rows if text.rsplit(" (copy", 1)[0] in vectors])
+        kb.db.conn.executemany("INSERT OR REPLACE INTO vectors (digest, vector) VALUES (?, ?)",
+                               list(found.items()))
     kb._dense = None
 
 

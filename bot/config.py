@@ -42,6 +42,23 @@ def positive(key: str, value: float) -> None:
     check(value > 0, key, f"must be greater than 0, got {value}")
 
 
+def check_gguf_source(cfg: Any, key: str, local: bool = True) -> None:
+    """Where a GGUF file comes from (source, path, repo, file, sha256), for the chat model and
+    the embedding model alike; `local`: the file is run here, so it must be found."""
+    check(cfg.sha256 is None or (len(cfg.sha256) == 64 and all(
+        c in "0123456789abcdef" for c in cfg.sha256.lower())), f"{key}.sha256",
+        "must be 64 hexadecimal digits")
+    check(cfg.source in ("embedded", "path", "huggingface"), f"{key}.source",
+          f"must be one of embedded, path, huggingface; got {cfg.source!r}")
+    if local and cfg.source == "path":
+        check(cfg.path is not None, f"{key}.path", "is required when source is 'path'")
+        check(cfg.path.is_file(), f"{key}.path", f"no such file: {cfg.path}")
+    if local and cfg.source == "huggingface":
+        check(bool(cfg.repo), f"{key}.repo", "is required when source is 'huggingface'")
+        check(bool(cfg.file), f"{key}.file", "is required when source is 'huggingface'")
+        check(cfg.file.endswith(".gguf"), f"{key}.file", "must name a .gguf file")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     #: llama (a GGUF file run in this process) or openai (an OpenAI-compatible server)
@@ -99,18 +116,7 @@ class ModelConfig:
             check(self.parallel == 1, f"{key}.parallel",
                   "must be 1 for the llama backend (one model in this process answers one "
                   "message at a time)")
-        check(self.sha256 is None or (len(self.sha256) == 64 and all(
-            c in "0123456789abcdef" for c in self.sha256.lower())), f"{key}.sha256",
-            "must be 64 hexadecimal digits")
-        check(self.source in ("embedded", "path", "huggingface"), f"{key}.source",
-              f"must be one of embedded, path, huggingface; got {self.source!r}")
-        if self.backend == "llama" and self.source == "path":
-            check(self.path is not None, f"{key}.path", "is required when source is 'path'")
-            check(self.path.is_file(), f"{key}.path", f"no such file: {self.path}")
-        if self.backend == "llama" and self.source == "huggingface":
-            check(bool(self.repo), f"{key}.repo", "is required when source is 'huggingface'")
-            check(bool(self.file), f"{key}.file", "is required when source is 'huggingface'")
-            check(self.file.endswith(".gguf"), f"{key}.file", "must name a .gguf file")
+        check_gguf_source(self, key, local=self.backend == "llama")
         check(self.n_ctx >= 512, f"{key}.n_ctx", f"must be at least 512, got {self.n_ctx}")
         check(self.threads >= 0, f"{key}.threads", "must be 0 (all cores) or more")
         check(self.gpu_layers >= -1, f"{key}.gpu_layers", "must be -1 (all), 0 or more")
@@ -155,18 +161,7 @@ class EmbeddingConfig:
     threads: int = 0
 
     def validate(self, key: str) -> None:
-        check(self.source in ("embedded", "path", "huggingface"), f"{key}.source",
-              f"must be one of embedded, path, huggingface; got {self.source!r}")
-        if self.source == "path":
-            check(self.path is not None, f"{key}.path", "is required when source is 'path'")
-            check(self.path.is_file(), f"{key}.path", f"no such file: {self.path}")
-        if self.source == "huggingface":
-            check(bool(self.repo), f"{key}.repo", "is required when source is 'huggingface'")
-            check(bool(self.file) and self.file.endswith(".gguf"), f"{key}.file",
-                  "must name a .gguf file when source is 'huggingface'")
-        check(self.sha256 is None or (len(self.sha256) == 64 and all(
-            c in "0123456789abcdef" for c in self.sha256.lower())), f"{key}.sha256",
-            "must be 64 hexadecimal digits")
+        check_gguf_source(self, key)
         check(self.threads >= 0, f"{key}.threads", "must be 0 (all cores) or more")
 
     @property

@@ -27,6 +27,14 @@ def test_the_shipped_config_yaml_is_valid_and_matches_the_defaults():
 
 
 @pytest.mark.parametrize("data, key, words", [
+    ({"retrieval": {"embedding": {"source": "path"}}}, "retrieval.embedding.path",
+     "is required"),
+    ({"retrieval": {"embedding": {"source": "huggingface", "repo": "a/b", "file": "e.bin"}}},
+     "retrieval.embedding.file", ".gguf"),
+    ({"retrieval": {"embedding": {"source": "sentence-transformers"}}},
+     "retrieval.embedding.source", "must be one of"),
+    ({"retrieval": {"dense": "sometimes"}}, "retrieval.dense", ""),
+    ({"lingua": "yes please"}, "lingua", ""),
     ({"modle": {}}, "modle", "unknown key"),
     ({"model": {"n_ctx": "big"}}, "model.n_ctx", "must be an integer"),
     ({"model": {"n_ctx": 4096.5}}, "model.n_ctx", "must be an integer"),
