@@ -427,7 +427,8 @@ async def _ask(pipeline: Pipeline, question: Question, answers: bool) -> Result:
         result.sources = [s.label for s in answer.sources]
         result.answer_language = answer.language
         if answer.kind == "answer":
-            sample = re.sub(r"`[^`]*`?|\[\d+\]", " ", without_links(answer.text))
+            sample = re.sub(r"`[^`]*`?|\[\d+\]", " ",
+                            without_links(pipeline._without_product(answer.text)))
             result.answer_language = pipeline.detector.detect_document(sample) or answer.language
     result.seconds = time.monotonic() - started
     log.debug("question %d: rank %s, abstained %s, kind %s", question.number, rank,

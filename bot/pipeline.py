@@ -20,7 +20,7 @@ from .engine import ModelQueue
 from .errors import ModelError
 from .history import History, Turn
 from .knowledge import Hit, KnowledgeBase
-from .language import LanguageDetector
+from .language import MIN_CONFIDENCE, LanguageDetector
 from .message import Answer, Message, Reply
 from .metrics import Metrics
 from .text import has_words, normalise_message, without_links
@@ -256,7 +256,8 @@ class Pipeline:
         # Passages half as relevant as the threshold still help the model, once one passes it.
         floor = cfg.min_relevance / 2
         hits = self.knowledge.search(text, language, CANDIDATES, floor / 2)
-        if hits and hits[0].relevance >= cfg.min_relevance:
+        # Fused ranks are not sorted by relevance: any passage may be the one that passes.
+        if hits and max(h.relevance for h in hits) >= cfg.min_relevance:
             return [h for h in hits if h.relevance >= floor][:cfg.top_k]
         # A follow-up ("and with express?") often needs the question it follows; but only
         # passages that the follow-up itself touches may be used, or an unrelated new
@@ -267,7 +268,7 @@ class Pipeline:
         touched = {h.passage for h in hits}
         joined = self.knowledge.search(f"{earlier[-1]}\n{text}", language, CANDIDATES, floor)
         joined = [h for h in joined if h.passage in touched]
-        if joined and joined[0].relevance >= cfg.min_relevance:
+        if joined and max(h.relevance for h in joined) >= cfg.min_relevance:
             return joined[:cfg.top_k]
         return []
 
@@ -341,6 +342,8 @@ class Pipeline:
         messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits)
         check = any(hit.passage.language != language for hit in hits)
         raw = await self._stream(message, messages, language, emit, arrived, check=check)
+        if raw is None and self._cut:
+            raw = ""  # stopping: no second attempt; the answer is cut with the notice
         if raw is None:
             self.metrics.language_retries.labels(language).inc()
             name = LANGUAGE_NAMES.get(language, language)
@@ -406,12 +409,19 @@ class Pipeline:
 
     def _wrong_language(self, text: str, language: str, message: Message) -> bool:
         """Whether the start of an answer is clearly in another language than `language`."""
-        sample = re.sub(r"`[^`]*`?|\[\d+\]", " ", without_links(text))
+        sample = re.sub(r"`[^`]*`?|\[\d+\]", " ", without_links(self._without_product(text)))
         found = self.detector.detect(sample)
-        wrong = found.reason in ("script", "statistics", "lingua") and found.language != language
+        seen, wrong = found.language, found.reason in ("script", "statistics", "lingua")
+        if found.requested:
+            # A language the answer names ("Switch to French in Settings") is no request:
+            # judge the answer's words alone.
+            probs = self.detector.probabilities(sample)
+            seen = max(probs, key=probs.get) if probs else language
+            wrong = probs.get(seen, 0.0) >= MIN_CONFIDENCE
+        wrong = wrong and seen != language
         if wrong:
             log.info("%s: the answer began in %s instead of %s; writing it again",
-                     message.key.id, found.language, language)
+                     message.key.id, seen, language)
         return wrong
 
     def _store(self, message: Message, text: str, answer: Answer,

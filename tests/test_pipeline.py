@@ -313,6 +313,17 @@ async def test_an_answer_in_the_right_language_is_not_written_again(write_config
     assert len(seeing.seen) == 2 and answer.language == "es"
 
 
+def test_an_answer_is_judged_by_its_words_not_the_languages_or_product_it_names(core):
+    wrong = core.pipeline._wrong_language
+    # English that names French is English; French that names the product is French.
+    assert wrong("Switch to French in Settings › Language and restart the app.", "de",
+                 message("x"))
+    assert not wrong("Pour supprimer votre compte Kettlebird, ouvrez les réglages.", "fr",
+                     message("x"))
+    assert not wrong("Öffne die Einstellungen und tippe auf Passwort zurücksetzen.", "de",
+                     message("x"))
+
+
 async def test_a_german_conversation_keeps_german_for_ok_danke_and_ok(core):
     first = await core.pipeline.respond(message("Wie kann ich mein Passwort zurücksetzen?",
                                                 channel="de-thanks"))
