@@ -433,7 +433,7 @@ class KnowledgeBase:
                  "digest": hashlib.sha256(embedding_text(p).encode()).hexdigest()}
                 for i, p in enumerate(passages))
             self._recount(path, +1)
-            self._restore_vectors(path)
+            self._load_vectors("p.path = ?", [path])
             self.db["files"].upsert({"path": path, "sha256": digest,
                                      "language": passages[0].language if passages else "",
                                      "size": stat[0], "mtime_ns": stat[1],
@@ -480,19 +480,21 @@ class KnowledgeBase:
             keep = ~np.isin(ids, gone)
             self._dense = (ids[keep], matrix[keep])
 
-    def _restore_vectors(self, path: str) -> None:
-        """Put a re-parsed file's passages whose text was embedded before (the sections an edit
-        did not touch) back in the in-RAM vectors; the others wait for `embed_pending`."""
+    def _load_vectors(self, where: str, args: list) -> None:
+        """Append to the in-RAM vectors the stored vectors of the passages `where` selects
+        (those of a re-parsed file whose text was embedded before, or a batch just embedded);
+        passages without a vector wait for `embed_pending`."""
         if self._dense is None:
             return
         rows = self.db.execute("SELECT p.id, v.vector FROM passages p JOIN vectors v "
-                               "ON v.digest = p.digest WHERE p.path = ?", [path]).fetchall()
-        if rows:
-            ids, matrix = self._dense
+                               f"ON v.digest = p.digest WHERE {where}", args).fetchall()
+        ids, matrix = self._dense
+        new = np.array([r[0] for r in rows], np.int64)
+        fresh = ~np.isin(new, ids)
+        if fresh.any():
             vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float16)
-            self._dense = (np.concatenate([ids, np.array([r[0] for r in rows], np.int64)]),
-                           np.concatenate([matrix, vectors.reshape(len(rows), -1)
-                                           .astype(np.float32)]))
+            vectors = vectors.reshape(len(rows), -1)[fresh].astype(np.float32)
+            self._dense = (np.concatenate([ids, new[fresh]]), np.concatenate([matrix, vectors]))
 
     def pending_embeddings(self) -> int:
         """Passages not embedded yet (found by their words only until they are)."""
@@ -528,29 +530,14 @@ class KnowledgeBase:
                 self.db.conn.executemany(
                     "INSERT OR REPLACE INTO vectors (digest, vector) VALUES (?, ?)",
                     [(row[0], vector.tobytes()) for row, vector in zip(batch, vectors)])
-                self._add_vectors([row[0] for row in batch], vectors)
+                self._load_vectors(f"p.digest IN ({','.join('?' * len(batch))})",
+                                   [row[0] for row in batch])
             if progress:
                 progress(min(first + BATCH, len(todo)), len(todo))
         if todo:
             log.info("knowledge: embedded %d passages in %.1f s", len(todo),
                      time.perf_counter() - start)
         return len(todo)
-
-    def _add_vectors(self, digests: list[str], vectors: np.ndarray) -> None:
-        """Put newly embedded passages in the in-RAM vectors."""
-        if self._dense is None:
-            return
-        by_digest = dict(zip(digests, vectors))
-        marks = ",".join("?" * len(digests))
-        rows = self.db.execute(f"SELECT id, digest FROM passages WHERE digest IN ({marks})",
-                               digests).fetchall()
-        ids, matrix = self._dense
-        have = set(ids.tolist())
-        rows = [(pid, digest) for pid, digest in rows if pid not in have]
-        if rows:
-            self._dense = (np.concatenate([ids, np.array([r[0] for r in rows], np.int64)]),
-                           np.concatenate([matrix, np.array([by_digest[r[1]] for r in rows],
-                                                            np.float32)]))
 
     def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """Passage ids and unit vectors of every embedded passage, read once from SQLite."""
