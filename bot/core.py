@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .config import Config, read_secret
-from .embeddings import load_embedder
+from .embeddings import load_embedder, load_second_embedder
 from .engine import Engine, LlamaEngine, ModelQueue, OpenAIEngine
 from .errors import ConfigError, ModelError
 from .history import History
@@ -37,10 +37,13 @@ def open_knowledge(config: Config, detector: LanguageDetector,
                    download: bool = True) -> KnowledgeBase:
     prepare_data_dir(config)
     retrieval = config.retrieval
-    embedder = (load_embedder(retrieval.embedding, config.models_dir, download)
-                if retrieval.dense else None)
+    embedding = retrieval.embedding
+    embedder = load_embedder(embedding, config.models_dir, download) if retrieval.dense else None
+    second = load_second_embedder(embedding) if retrieval.dense else None
     return KnowledgeBase(config.knowledge.path, config.data_dir / "knowledge.db", detector,
-                         config.knowledge.chunk_chars, embedder, retrieval.embedding.identity)
+                         config.knowledge.chunk_chars, embedder, embedding.identity,
+                         second=second, by_sentence=embedding.sentences,
+                         product=config.prompt.product)
 
 
 def open_history(config: Config) -> History:

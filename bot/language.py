@@ -79,7 +79,7 @@ _SCRIPTS = (
     ("arabic", 0x0600, 0x06FF), ("hebrew", 0x0590, 0x05FF), ("devanagari", 0x0900, 0x097F),
     ("thai", 0x0E00, 0x0E7F), ("greek", 0x0370, 0x03FF), ("cyrillic", 0x0400, 0x04FF),
     ("bengali", 0x0980, 0x09FF), ("tamil", 0x0B80, 0x0BFF), ("georgian", 0x10A0, 0x10FF),
-    ("armenian", 0x0530, 0x058F),
+    ("armenian", 0x0530, 0x058F), ("greek", 0x1F00, 0x1FFF),
 )
 #: languages (langdetect's) written in each script; Latin is everything else
 _SCRIPT_LANGUAGES = {
@@ -123,70 +123,102 @@ _LANGUAGE_NAMES = {
     "en": "english, ingles, inglese, anglais, englisch, engels, angielsk*, английск*, англійськ*,"
           " ingilizce, tieng anh, bahasa inggris, inggris, engelska, 英语, 英文, 英語, 영어,"
           " الإنجليزية, الانجليزية, بالإنجليزية, بالانجليزية, انجليزي, अंग्रेज़ी, अंग्रेजी,"
-          " ב?אנגלית",
+          " ב?אנגלית,"
+          " αγγλικ*, englez*, ภาษาอังกฤษ, อังกฤษ",
     "es": "spanish, espanol, castellano, espagnol, spanisch, spaans, spagnolo, espanhol,"
           " hiszpansk*, испанск*, іспанськ*, ispanyolca, tieng tay ban nha, bahasa spanyol,"
           " spanska, 西班牙语, 西班牙文, 西班牙語, スペイン語, 스페인어, الإسبانية, الاسبانية,"
-          " بالإسبانية, स्पेनिश, ב?ספרדית",
+          " بالإسبانية, स्पेनिश, ב?ספרדית,"
+          " ισπανικ*, spaniol*, ภาษาสเปน, สเปน",
     "fr": "french, frances, francais, franzosisch, frans, francese, francusk*, французск*,"
           " французьк*, fransizca, tieng phap, bahasa perancis, franska, 法语, 法文, 法語,"
-          " フランス語, 프랑스어, الفرنسية, بالفرنسية, फ्रेंच, फ़्रेंच, ב?צרפתית",
+          " フランス語, 프랑스어, الفرنسية, بالفرنسية, फ्रेंच, फ़्रेंच, ב?צרפתית,"
+          " γαλλικ*, francez*, frantuzeste, ภาษาฝรั่งเศส, ฝรั่งเศส",
     "de": "german, aleman, allemand, deutsch, duits, tedesco, alemao, niemieck*, немецк*,"
           " німецьк*, almanca, tieng duc, bahasa jerman, tyska, 德语, 德文, 德語, ドイツ語, 독일어,"
-          " الألمانية, الالمانية, بالألمانية, जर्मन, ב?גרמנית",
+          " الألمانية, الالمانية, بالألمانية, जर्मन, ב?גרמנית,"
+          " γερμανικ*, germana, nemteste, ภาษาเยอรมัน, เยอรมัน",
     "it": "italian, italiano, italien, italienisch, italiaans, wlosk*, итальянск*, італійськ*,"
           " italyanca, tieng y, bahasa italia, italienska, 意大利语, 意大利文, 義大利語, 意大利語,"
-          " イタリア語, 이탈리아어, الإيطالية, بالإيطالية, इतालवी, ב?איטלקית",
+          " イタリア語, 이탈리아어, الإيطالية, بالإيطالية, इतालवी, ב?איטלקית,"
+          " ιταλικ*, italiana, italieneste, ภาษาอิตาลี, อิตาลี, ภาษาอิตาเลียน",
     "pt": "portuguese, portugues, portugais, portugiesisch, portugees, portoghese, portugalsk*,"
           " португальск*, португальськ*, portekizce, tieng bo dao nha, bahasa portugis,"
           " portugisiska, 葡萄牙语, 葡萄牙文, 葡萄牙語, ポルトガル語, 포르투갈어, البرتغالية,"
-          " بالبرتغالية, पुर्तगाली, ב?פורטוגזית",
+          " بالبرتغالية, पुर्तगाली, ב?פורטוגזית,"
+          " πορτογαλικ*, portughez*, ภาษาโปรตุเกส, โปรตุเกส",
     "nl": "dutch, neerlandes, holandes, neerlandais, hollandais, niederlandisch, hollandisch,"
           " nederlands, hollands, olandese, neerlandese, holendersk*, niderlandzk*, нидерландск*,"
           " голландск*, нідерландськ*, голландськ*, felemenkce, hollandaca, tieng ha lan,"
           " bahasa belanda, nederlandska, 荷兰语, 荷蘭語, 荷兰文, オランダ語, 네덜란드어,"
-          " الهولندية, بالهولندية, डच, ב?הולנדית",
+          " الهولندية, بالهولندية, डच, ב?הולנדית,"
+          " ολλανδικ*, olandez*, neerlandez*, ภาษาดัตช์, ดัตช์, ภาษาเนเธอร์แลนด์, ภาษาฮอลแลนด์",
     "pl": "polish, polaco, polonais, polnisch, pools, polacco, polones, polsk*, польск*, польськ*,"
           " lehce, tieng ba lan, bahasa polandia, 波兰语, 波蘭語, ポーランド語, 폴란드어,"
-          " البولندية, بالبولندية, पोलिश, ב?פולנית",
+          " البولندية, بالبولندية, पोलिश, ב?פולנית,"
+          " πολωνικ*, polonez*, poloneste, ภาษาโปแลนด์, โปแลนด์",
     "ru": "russian, ruso, russe, russisch, russo, rosyjsk*, русск*, російськ*, rusca, tieng nga,"
           " bahasa rusia, ryska, 俄语, 俄文, 俄語, ロシア語, 러시아어, الروسية, بالروسية, रूसी,"
-          " ב?רוסית",
+          " ב?רוסית,"
+          " ρωσικ*, rusa, ruseste, ภาษารัสเซีย, รัสเซีย",
     "uk": "ukrainian, ucraniano, ukrainien, ukrainisch, oekraiens, ucraino, ukrainsk*,"
           " украинск*, українськ*, ukraynaca, tieng ukraina, bahasa ukraina, ukrainska,"
           " 乌克兰语, 烏克蘭語, ウクライナ語, 우크라이나어, الأوكرانية, بالأوكرانية, यूक्रेनी,"
-          " ב?אוקראינית",
+          " ב?אוקראינית,"
+          " ουκρανικ*, ucrainean*, ucraineste, ภาษายูเครน, ยูเครน",
     "tr": "turkish, turco, turc, turkisch, turks, tureck*, турецк*, турецьк*, turkce,"
           " tieng tho nhi ky, bahasa turki, turkiska, 土耳其语, 土耳其語, トルコ語, 터키어, التركية, بالتركية, तुर्की,"
-          " ב?טורקית",
+          " ב?טורקית,"
+          " τουρκικ*, turca, turceste, ภาษาตุรกี, ตุรกี",
     "ar": "arabic, arabe, arabisch, arabo, arabsk*, арабск*, арабськ*, arapca, tieng a rap,"
           " bahasa arab, arabiska, 阿拉伯语, 阿拉伯語, アラビア語, 아랍어, العربية, بالعربية,"
-          " بالعربي, عربي, अरबी, ב?ערבית",
+          " بالعربي, عربي, अरबी, ב?ערבית,"
+          " αραβικ*, arabeste, limba araba, ภาษาอาหรับ, อาหรับ",
     "he": "hebrew, hebreo, hebreu, hebraisch, hebreeuws, ebraico, hebrajsk*, иврит*, іврит*,"
           " ibranice, tieng do thai, bahasa ibrani, hebreiska, 希伯来语, 希伯來語, ヘブライ語,"
-          " 히브리어, العبرية, بالعبرية, हिब्रू, ב?עברית",
+          " 히브리어, العبرية, بالعبرية, हिब्रू, ב?עברית,"
+          " εβραικ*, ebraic*, ภาษาฮีบรู, ฮีบรู",
     "hi": "hindi, hintce, хинди, гінді, 印地语, 印地語, ヒンディー語, 힌디어, الهندية, بالهندية,"
-          " हिंदी, हिन्दी, ב?הינדי",
+          " हिंदी, हिन्दी, ב?הינדי,"
+          " χιντι, ภาษาฮินดี, ฮินดี",
     "ja": "japanese, japones, japonais, japanisch, japans, giapponese, japonsk*, японск*,"
           " японськ*, japonca, tieng nhat, bahasa jepang, japanska, 日语, 日文, 日語, 日本語,"
-          " 일본어, اليابانية, باليابانية, जापानी, ב?יפנית",
+          " 일본어, اليابانية, باليابانية, जापानी, ב?יפנית,"
+          " ιαπωνικ*, japonez*, ภาษาญี่ปุ่น, ญี่ปุ่น",
     "ko": "korean, coreano, coreen, koreanisch, koreaans, korean*, koreansk*, корейск*,"
           " корейськ*, korece, tieng han, bahasa korea, koreanska, 韩语, 韩文, 韓語, 韓文,"
-          " 朝鲜语, 韓国語, 한국어, 한국말, 한글, الكورية, بالكورية, कोरियाई, ב?קוריאנית",
+          " 朝鲜语, 韓国語, 한국어, 한국말, 한글, الكورية, بالكورية, कोरियाई, ב?קוריאנית,"
+          " κορεατικ*, coreean*, ภาษาเกาหลี, เกาหลี",
     "zh": "chinese, chino, chinois, chinesisch, chinees, cinese, chines, chinsk*, китайск*,"
           " китайськ*, cince, tieng trung, tieng hoa, bahasa mandarin, bahasa tionghoa, mandarin,"
           " kinesiska, 中文, 汉语, 漢語, 华语, 華語, 普通话, 普通話, 国语, 國語, 中国語, 중국어,"
-          " الصينية, بالصينية, चीनी, ב?סינית",
+          " الصينية, بالصينية, चीनी, ב?סינית,"
+          " κινεζικ*, chinez*, ภาษาจีนกลาง, ภาษาจีน, จีน",
     "vi": "vietnamese, vietnamita, vietnamien, vietnamesisch, vietnamees, wietnamsk*,"
           " вьетнамск*, в'єтнамськ*, vietnamca, tieng viet, bahasa vietnam, vietnamesiska,"
-          " 越南语, 越南語, ベトナム語, 베트남어, الفيتنامية, بالفيتنامية, वियतनामी, ב?וייטנאמית",
+          " 越南语, 越南語, ベトナム語, 베트남어, الفيتنامية, بالفيتنامية, वियतनामी, ב?וייטנאמית,"
+          " βιετναμεζικ*, βιετναμικ*, vietnamez*, ภาษาเวียดนาม, เวียดนาม",
     "id": "indonesian, indonesio, indonesien, indonesisch, indonesiano, indonezyjsk*,"
           " индонезийск*, індонезійськ*, endonezce, bahasa indonesia, indonesiska, 印尼语,"
           " 印度尼西亚语, 印尼語, インドネシア語, 인도네시아어, الإندونيسية, بالإندونيسية,"
-          " इंडोनेशियाई, ב?אינדונזית",
+          " इंडोनेशियाई, ב?אינדונזית,"
+          " ινδονησιακ*, indonezian*, ภาษาอินโดนีเซีย, อินโดนีเซีย, ภาษาอินโด",
     "sv": "swedish, sueco, suedois, schwedisch, zweeds, svedese, szwedzk*, шведск*, шведськ*,"
           " isvecce, tieng thuy dien, bahasa swedia, svenska, 瑞典语, 瑞典語, スウェーデン語,"
-          " 스웨덴어, السويدية, بالسويدية, स्वीडिश, ב?שוודית",
+          " 스웨덴어, السويدية, بالسويدية, स्वीडिश, ב?שוודית,"
+          " σουηδικ*, suedez*, ภาษาสวีเดน, สวีเดน",
+    "el": "greek, griego, grec, griechisch, grieks, greco, grego, greck*, греческ*, грецьк*,"
+          " yunanca, tieng hy lap, bahasa yunani, grekiska, 希腊语, 希腊文, 希臘語, ギリシャ語,"
+          " ギリシア語, 그리스어, اليونانية, باليونانية, यूनानी, ग्रीक, ב?יוונית, ελληνικ*, greaca,"
+          " greceste, ภาษากรีก, กรีก",
+    "ro": "romanian, rumano, rumeno, roumain, rumanisch, roemeens, romeno, rumunsk*, румынск*,"
+          " румунськ*, rumence, tieng romania, tieng rumani, bahasa rumania, rumanska,"
+          " 罗马尼亚语, 羅馬尼亞語, ルーマニア語, 루마니아어, الرومانية, بالرومانية, रोमानियाई,"
+          " ב?רומנית, ρουμανικ*, romana, romaneste, ภาษาโรมาเนีย, โรมาเนีย",
+    "th": "thai, tailandes, thailandais, thailandisch, thais, tailandese, thailandese, tajsk*,"
+          " тайск*, тайськ*, tayca, tieng thai, bahasa thai, thailandska, 泰语, 泰文, 泰語,"
+          " タイ語, 태국어, التايلاندية, بالتايلاندية, التايلندية, थाई, ב?תאית, ב?תאילנדית,"
+          " ταιλανδικ*, ταιλανδεζικ*, thailandez*, ภาษาไทย, ไทย",
 }
 
 #: verbs asking for an answer, imperative or infinitive (answer, reply, speak, write, switch …)
@@ -204,6 +236,13 @@ _VERBS = (
     r"|відповідь|розмовляй\w*|odpowiedz\w*|odpowiadaj\w*|mow|mowic|pisz|napisz|rozmawiaj"
     r"|jawab\w*|balas|bicara|berbicara|tulis|gunakan|pakai|tra loi|noi|viet|dung|svara|prata"
     r"|skriv|tala|اجب|أجب|أجيبي|رد|ردي|تكلم|تحدث|اكتب|ענה|עני|תענה|דבר|דברי|כתוב|תכתוב"
+    r"|απαντα|απαντας|απαντατε|απαντησε|απαντηστε|απαντησεις|απαντησετε|απαντηση|μιλα|μιλας"
+    r"|μιλατε|μιλησε|μιληστε|μιλησεις|μιλησετε|μιλαμε|μιλησουμε|γραψε|γραψτε|γραφε|γραφετε"
+    r"|γραψεις|γραψετε|συνεχισε|συνεχιστε|συνεχισουμε|αλλαξε|αλλαξτε|γυρνα|γυρισε|γυριστε"
+    r"|περασε|περαστε|μεταφρασε|μεταφραστε|πες|πειτε|raspunde|raspundeti|raspunzi|raspunda"
+    r"|raspuns|vorbeste|vorbiti|vorbesti|vorbi|vorbim|scrie|scrieti|scrii|continuati|continuam"
+    r"|schimba|schimbati|schimbam|treci|treceti|trecem|tradu|traduceti|foloseste|folositi"
+    r"|folosesti|folosim"
 )
 #: what may come just before such a verb for it to be a request ("can you …", "please …",
 #: "¿puedes …?", "peux-tu me …"): "I want to speak German" and "Tom can speak French" are not
@@ -217,14 +256,20 @@ _OPENERS = (
     r"|wil je|kan je|graag|можешь|можете|могли бы вы|пожалуйста|мне|теперь|давай|можеш"
     r"|будь ласка|мені|тепер|czy mozesz|mozesz|moglbys|prosze|tolong|bisa|bisakah|silakan"
     r"|mohon|hay|vui long|lam on|xin|kan du|snalla|من فضلك|لو سمحت|ممكن|אפשר|בבקשה|תוכל|תוכלי"
+    r"|παρακαλω|σε παρακαλω|σας παρακαλω|μπορεις|μπορειτε|μπορεις να|μπορειτε να"
+    r"|θα μπορουσες να|θα μπορουσατε να|θελω να|θα ηθελα να|να|ας|τωρα|μου|μας|te rog|va rog"
+    r"|te rog sa|va rog sa|poti|puteti|poti sa|puteti sa|ai putea|ati putea|ai putea sa"
+    r"|ati putea sa|vreau sa|as vrea sa|hai sa|putem sa|imi|acum"
 )
 #: prepositions before a language name ("in", "en", "auf", "на", "po", "bằng", "på" …)
-_INTO = r"in|into|in het|en|em|auf|na|po|на|по|dalam|pakai|bang|pa|باللغة|بلغة|ب"
+_INTO = (r"in|into|in het|en|em|auf|na|po|на|по|dalam|pakai|bang|pa|باللغة|بلغة|ب|στα|στην|στη"
+         r"|σε|in limba|pe")
 #: please, in the shipped languages
 _PLEASE = (
     r"please|pls|plz|por favor|porfa|s'il vous plait|s'il te plait|svp|stp|bitte|per favore"
     r"|perfavore|per piacere|alsjeblieft|alstublieft|aub|graag|пожалуйста|будь ласка|prosze"
-    r"|lutfen|من فضلك|لو سمحت|कृपया|lam on|vui long|tolong|snalla|tack|בבקשה"
+    r"|lutfen|من فضلك|لو سمحت|कृपया|lam on|vui long|tolong|snalla|tack|בבקשה|παρακαλω"
+    r"|σε παρακαλω|σας παρακαλω|te rog|va rog|va rugam"
 )
 #: words that can surround a bare language name without changing what it asks ("English?",
 #: "en français", "auf Deutsch", "in English only", "русский язык")
@@ -232,25 +277,43 @@ _FILLERS = (
     rf"(?:{_PLEASE}|{_INTO}|the|language|lingua|idioma|langue|sprache|taal|язык\w*|мов\w*"
     r"|jezyk\w*|dil|dilinde|bahasa|tieng|ok|okay|hi|hello|hey|hola|bonjour|salut|hallo|ciao"
     r"|ola|oi|only|solo|seulement|nur|alleen|solamente|somente|tylko|только|тільки|now|ahora"
-    r"|maintenant|jetzt|ora|agora|nu|again|yes|si|oui|ja|da|да|так|tak)"
+    r"|maintenant|jetzt|ora|agora|nu|again|yes|si|oui|ja|da|да|так|tak|γλωσσα|μονο|τωρα|ναι"
+    r"|γεια|γεια σας|limba|doar|numai|acum|salut|buna)"
 )
 #: a request negated in the words just before it, or right after it in Japanese and Korean
 _NEGATION = re.compile(
     r"(?<!\w)(?:not|don't|dont|do not|never|nicht|kein\w*|nie|pas|jamais|nao|niet|geen|не"
-    r"|nigdy|jangan|khong|inte|לא|لا)(?!\w)|不|別|别|勿")
-_NEGATION_AFTER = re.compile(r"^\s*(?:ないで|ません|말고|하지\s*마|지\s*마)")
+    r"|nigdy|jangan|khong|inte|לא|لا|δεν|μην|μη|οχι|niciodata)(?!\w)|不|別|别|勿"
+    # Romanian "nu" only before a request verb or "în": Dutch and Swedish "nu" is "now"
+    r"|(?<!\w)nu(?:[\s-]+(?:mai|imi|mi|ne))*[\s-]+(?:raspun|vorb|scri|continu|schimb|trec|tradu"
+    r"|folos)\w*|(?<!\w)nu\s+(?:in|pe)\s+(?!het(?!\w))"
+    # Thai writes no spaces between words: ไม่ / อย่า only as a word of their own
+    r"|(?<![\u0e00-\u0e7f])(?:ไม่|อย่า)(?:ต้อง)?(?![\u0e00-\u0e7f])")
+_NEGATION_AFTER = re.compile(r"^\s*(?:ないで|ません|말고|하지\s*마|지\s*마)"
+                             r"|^(?:ไม่|ได้ไม่(?!ได้))")  # พูดภาษาอังกฤษไม่เป็น
 _PUNCTUATION = r"[.!?,;:¿¡…。！？，、]"
+#: Thai: what may come before a request verb (please, could you, you, from now on), the verbs
+#: (answer, speak, write, chat, use, translate, type, switch) and the polite words after
+_TH_OPENERS = (r"ช่วย|กรุณา|รบกวน|โปรด|ได้โปรด|ขอให้|ขอ|คุณ|ตอนนี้|ต่อไป|ต่อจากนี้|จากนี้ไป"
+               r"|จากนี้|งั้น|อยากให้|เดี๋ยว|ลอง")
+_TH_VERBS = (r"ตอบกลับ|ตอบ|พูด|เขียน|คุย|สนทนา|ใช้|แปล|พิมพ์|สื่อสาร|เปลี่ยนภาษา|เปลี่ยน|สลับภาษา"
+             r"|สลับ|อธิบาย|ส่งข้อความ")
+_TH_PARTICLES = (r"ได้|หน่อย|นะ|ค่ะ|คะ|ครับ|คับ|ค่า|จ้ะ|จ้า|จ๊ะ|ด้วย|แทน|เลย|เท่านั้น|ก็ได้|บ้าง"
+                 r"|เถอะ|ที|สิ|ซิ|แล้วกัน|ละกัน|please")
 
 
 def _fold(text: str) -> str:
-    """Lower case without Latin accents, so "Français", "francais" and "FRANÇAIS" match."""
+    """Lower case without Latin or Greek accents, so "Français", "francais" and "FRANÇAIS"
+    match, and so do "Ελληνικά" and "ελληνικα"."""
     out = []
     text = unicodedata.normalize("NFC", text.lower())
     for ch in text.replace("’", "'").replace("ł", "l").replace("đ", "d"):
-        if ord(ch) < 0x250 or 0x1E00 <= ord(ch) <= 0x1EFF:  # Latin only: leave kana, hangul
+        code = ord(ch)
+        # Latin and Greek only: leave kana, hangul
+        if code < 0x250 or 0x1E00 <= code <= 0x1FFF or 0x370 <= code <= 0x3FF:
             ch = "".join(c for c in unicodedata.normalize("NFD", ch)
                          if not unicodedata.combining(c))
-        elif 0x300 <= ord(ch) <= 0x36F:  # the dot "İ".lower() leaves behind
+        elif 0x300 <= code <= 0x36F:  # the dot "İ".lower() leaves behind
             continue
         out.append(ch)
     return " ".join("".join(out).split())
@@ -261,8 +324,8 @@ def _name_pattern(names: str) -> str:
     for name in (_fold(n) for n in names.split(",")):
         stem = name.endswith("*")
         body = re.escape(name.rstrip("*")).replace(r"\ ", r"\s+").replace(r"\?", "?")
-        if re.search(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]", name):
-            pieces.append(body)  # no spaces between words in CJK
+        if re.search(r"[\u0e00-\u0e7f\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]", name):
+            pieces.append(body)  # no spaces between words in Thai and CJK
         else:
             ending = r"[\w'-]*" if stem else ""
             pieces.append(rf"(?<!\w){body}{ending}(?!\w)")
@@ -275,10 +338,11 @@ def _request_patterns(languages: list[str]) -> list[re.Pattern]:
     if not names:
         return []
     name = rf"(?:{names})"
-    end = (rf"(?=\s*(?:$|{_PUNCTUATION}|(?:{_PLEASE}|now|only|instead|from now on|again|too)"
-           rf"(?!\w)))")
+    end = (rf"(?=\s*(?:$|{_PUNCTUATION}|(?:{_PLEASE}|now|only|instead|from now on|again|too"
+           rf"|τωρα|μονο|acum|doar|numai)(?!\w)))")
     start = rf"(?:^|{_PUNCTUATION}\s*|(?<!\w)(?:{_OPENERS})[\s,]+)"
-    pronoun = r"(?:[\s-]+(?:to me|to us|me|us|moi|mir|mit mir|mi|me|nos|мне|нам|mij|ons|mnie))?"
+    pronoun = (r"(?:[\s-]+(?:to me|to us|me|us|moi|mir|mit mir|mi|me|nos|мне|нам|mij|ons|mnie"
+               r"|μου|μας|ne))?")
     patterns = [
         # answer/reply/speak … (me) in NAME; speak NAME.  The verb must open the message or a
         # sentence, or follow "can you", "please" …: "I want to speak German" is not a request.
@@ -286,8 +350,11 @@ def _request_patterns(languages: list[str]) -> list[re.Pattern]:
         rf"\s+(?:(?P<into>{_INTO})(?:\s+|-))?{name}(?(into)|{end})",
         # switch to NAME, cambia al español, passe au français, muda para o inglês
         rf"{start}(?:switch|change|cambia|cambiar|pasa|passe|passez|passer|wechsle"
-        rf"|wechsel|muda|mude|mudar|переключи\w*|перейди\w*)(?:\s+back)?\s+(?:to|a|al|au|en"
-        rf"|zu|auf|para|para o|на|in het)\s+(?:the\s+|el\s+|l'|le\s+|das\s+|o\s+|het\s+)?{name}",
+        rf"|wechsel|muda|mude|mudar|переключи\w*|перейди\w*|αλλαξε|αλλαξτε|γυρνα|γυρισε|γυριστε"
+        rf"|περασε|περαστε|treci|treceti|trecem|schimba|schimbati|schimbam|revino|reveniti)"
+        rf"(?:\s+back|\s+inapoi|\s+ξανα|\s+πισω)?\s+(?:to|a|al|au|en|zu|auf|para|para o|на"
+        rf"|in het|la|pe|στα|στην|στη|σε)\s+(?:the\s+|el\s+|l'|le\s+|das\s+|o\s+|het\s+"
+        rf"|limba\s+)?{name}",
         # German and Dutch put the verb last: "kannst du auf Deutsch antworten?"
         rf"(?<!\w)(?:auf|in|in het|op)\s+{name}\s+(?:\w+\s+)?(?:antworten|schreiben|sprechen"
         rf"|reden|weiter\w*|beantworten|antwoorden|schrijven|spreken|praten|verder\w*)(?!\w)",
@@ -310,10 +377,21 @@ def _request_patterns(languages: list[str]) -> list[re.Pattern]:
         rf"{name}\s+(?:cevap ver|yanit ver|konus|yaz)(?:\w*\s+m[iu]\w*|in|iniz|un|unuz|)"
         rf"(?=\s*(?:$|[.!?,]|lutfen))",
         rf"{name}\s+में\s+(?:जवाब|उत्तर|बात|बोल|लिख)",
+        # ช่วยตอบเป็นภาษาอังกฤษได้ไหม, คุณพูดภาษาไทยได้ไหม, เปลี่ยนเป็นภาษาไทย: Thai writes
+        # no spaces between words, so the verb opens the message, a phrase or a polite word
+        rf"(?:^|(?<=[\s.!?,;:…])|(?<=ครับ)|(?<=ค่ะ)|(?<=คะ)|(?<=สวัสดี))(?:(?:{_TH_OPENERS})\s*)*"
+        rf"(?:{_TH_VERBS})\s*(?:(?:กับ|ให้)(?:ผม|ฉัน|หนู|เรา|ดิฉัน)?\s*)?(?:โดยใช้\s*)?"
+        rf"(?:กลับ\s*)?(?:(?:มา|ไป)\s*)?(?:(?:เป็น|ด้วย)\s*)?{name}(?=$|[\s.!?,;:…]"
+        rf"|{_TH_PARTICLES}|ไหม|มั้ย|ไม๊|เป็นไหม|เป็นมั้ย|ต่อ|จาก|ตั้งแต่|ตลอด|เสมอ|ทั้งหมด)",
+        # ขอเป็นภาษาไทยนะคะ, ภาษาอังกฤษได้ไหม: the whole message; "ภาษา" (language) keeps
+        # "อังกฤษได้ไหม" (to England?) out
+        rf"^(?:(?:{_TH_OPENERS})\s*)*(?:(?:เป็น|ใช้|เอา)\s*)?ภาษา\s*{name}"
+        rf"(?:\s*(?:{_TH_PARTICLES}|ไหม|มั้ย|ไม๊|ป่ะ|ปะ|เปล่า|หรือเปล่า|หรือไม่|ไป|จากนี้"
+        rf"|ตั้งแต่นี้|ผม|ฉัน))*[\s.!?…]*$",
     ]
     # little more than the name: "English?", "en français", "auf Deutsch", "中文"
-    patterns.append(rf"^[\s¿¡]*(?:{_FILLERS}[\s,.!?¿¡-]+)*{name}(?:[\s,.!?¿¡-]+{_FILLERS})*"
-                    rf"[\s,.!?¿¡…。？！]*$")
+    patterns.append(rf"^[\s¿¡]*(?:{_FILLERS}[\s,.!?¿¡-]+)*{name}(?:[\s,.!?;¿¡-]+{_FILLERS})*"
+                    rf"[\s,.!?;¿¡…。？！]*$")
     return [re.compile(name)] + [re.compile(p) for p in patterns]
 
 

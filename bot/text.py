@@ -138,6 +138,30 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 
 
+#: shorter sentences (a heading, "Yes.") join the next: alone they mean little
+MIN_SENTENCE_CHARS = 40
+
+
+def sentences(text: str) -> list[str]:
+    """A passage cut into its sentences and lines, short ones joined to the next."""
+    out, pending = [], ""
+    for line in text.split("\n"):
+        for part in _SENTENCE_END.split(line):
+            part = part.strip()
+            if not part:
+                continue
+            pending = f"{pending} {part}" if pending else part
+            if len(pending) >= MIN_SENTENCE_CHARS:
+                out.append(pending)
+                pending = ""
+    if pending:
+        if out:
+            out[-1] = f"{out[-1]} {pending}"
+        else:
+            out.append(pending)
+    return out
+
+
 def blocks(text: str) -> list[str]:
     """Blank-line separated paragraphs; a fenced code block stays one block, blank lines and
     all."""

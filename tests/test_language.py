@@ -133,6 +133,61 @@ def test_a_negated_request_is_not_a_request(detector):
     assert detector.requested_language("Reply in English, not in French") == "en"
 
 
+@pytest.fixture(scope="module")
+def el_ro_th():
+    return LanguageDetector(["en", "fr", "el", "ro", "th"], "en")
+
+
+@pytest.mark.parametrize("text, language", [
+    ("Μπορείτε να απαντήσετε στα αγγλικά;", "en"),
+    ("Απαντήστε μου στα ελληνικά, παρακαλώ", "el"),
+    ("Στα ελληνικά παρακαλώ", "el"),
+    ("Ελληνικά;", "el"),
+    ("Μιλάτε ελληνικά;", "el"),
+    ("Γράψε μου στα γαλλικά", "fr"),
+    ("Can you answer in Greek?", "el"),
+    ("Puteți să-mi răspundeți în engleză?", "en"),
+    ("Răspundeți în română, vă rog", "ro"),
+    ("În română, vă rog", "ro"),
+    ("Vorbiți română?", "ro"),
+    ("Treci la română", "ro"),
+    ("réponds en roumain", "ro"),
+    ("ช่วยตอบเป็นภาษาอังกฤษได้ไหม", "en"),
+    ("คุณพูดภาษาไทยได้ไหมครับ", "th"),
+    ("ขอเป็นภาษาไทยนะคะ", "th"),
+    ("เปลี่ยนเป็นภาษาฝรั่งเศส", "fr"),
+    ("in Thai please", "th"),
+])
+def test_a_request_in_greek_romanian_or_thai_is_honoured(el_ro_th, text, language):
+    assert el_ro_th.requested_language(text) == language
+    assert el_ro_th.detect(text, prior="en").reason == "request"
+
+
+@pytest.mark.parametrize("text", [
+    "Ζω στην Ελλάδα",
+    "Μην απαντάτε στα αγγλικά παρακαλώ",
+    "Θέλω να μιλήσω ελληνικά με κάποιον από τις πωλήσεις.",
+    "Nu răspundeți în engleză, vă rog",
+    "Vreau să vorbesc engleză cu cineva de la vânzări.",
+    "Livrați în Thailanda?",
+    "ส่งไปประเทศไทยได้ไหม",
+    "อย่าตอบเป็นภาษาอังกฤษ",
+    "พูดภาษาอังกฤษไม่เป็น",
+    "อังกฤษได้ไหม",
+])
+def test_greek_romanian_or_thai_naming_a_language_in_passing_is_not_a_request(el_ro_th, text):
+    assert el_ro_th.requested_language(text) is None
+
+
+def test_greek_and_thai_script_choose_greek_and_thai_only_when_configured(el_ro_th):
+    assert el_ro_th.detect("Πόσο κοστίζει η αποστολή;") == Detection("el", True, "script")
+    assert el_ro_th.detect("จะติดตามพัสดุได้อย่างไร") == Detection("th", True, "script")
+    assert el_ro_th.detect("Cum îmi resetez parola?").language == "ro"
+    without = LanguageDetector(["en", "es"], "en")
+    assert without.detect("Πόσο κοστίζει η αποστολή;").reason != "script"
+    assert without.detect("จะติดตามพัสดุได้อย่างไร").reason != "script"
+
+
 def test_a_request_names_only_a_configured_language():
     detector = LanguageDetector(["en", "es"], "en")
     assert detector.requested_language("réponds en français") is None

