@@ -27,7 +27,8 @@ import yaml
 
 from .embeddings import BATCH, Embedder
 from .language import LanguageDetector
-from .text import clean, search_terms, search_text, sentences, split_message, stop_terms
+from .text import (clean, search_terms, search_text, sentences, split_message, stop_terms,
+                   without_name)
 
 log = logging.getLogger(__name__)
 
@@ -365,10 +366,7 @@ class KnowledgeBase:
         #: sentence vectors beside each passage's (retrieval.embedding.sentences)
         self.by_sentence = bool(by_sentence and embedder)
         #: the product's name, which every article mentions (prompt.product)
-        # (Latin-letter edges: Chinese, Japanese and Thai write the name against their words)
-        self._product = (re.compile(rf"(?<![0-9A-Za-z]){re.escape(product.strip())}"
-                                    r"(?![0-9A-Za-z])", re.IGNORECASE)
-                         if product.strip() else None)
+        self.product = product
         #: the embedded passages' vectors in RAM for exact search; None until first used
         self._dense: VectorTable | None = None
         self.db_path = Path(db_path)
@@ -751,12 +749,12 @@ class KnowledgeBase:
         standard deviations above the question's mean similarity to the knowledge, so that
         the models' different scales weigh alike.
         """
-        if self._product:
+        if self.product:
             # The product's name makes a question look like every article, in any language:
             # "Можно ли купить чайник Kettlebird на Amazon?" scored 0.83 + 0.59 against a
             # Japanese article about the subscription, 0.76 + 0.35 without the name.
             # "What is Kettlebird?" keeps it: nothing but function words would be left.
-            rest = self._product.sub(" ", question)
+            rest = without_name(question, self.product)
             stop = stop_terms(language)
             if any(t not in stop and not _is_kana_particle(t) for t in search_terms(rest)):
                 question = rest

@@ -23,7 +23,7 @@ from .knowledge import Hit, KnowledgeBase
 from .language import MIN_CONFIDENCE, LanguageDetector
 from .message import Answer, Message, Reply
 from .metrics import Metrics
-from .text import has_words, normalise_message, without_links
+from .text import has_words, normalise_message, without_links, without_name
 from .texts import LANGUAGE_NAMES, Texts
 
 log = logging.getLogger(__name__)
@@ -193,10 +193,7 @@ class Pipeline:
         return Answer(self.texts.get("error", language), language, kind="error")
 
     def _without_product(self, text: str) -> str:
-        product = self.config.prompt.product.strip()
-        if not product:
-            return text
-        return re.sub(re.escape(product), " ", text, flags=re.IGNORECASE)
+        return without_name(text, self.config.prompt.product)
 
     def _conversation_state(self, key) -> tuple[str | None, str | None, bool]:
         return (self.history.language(key), self.history.requested_language(key),

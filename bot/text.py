@@ -60,6 +60,18 @@ def without_links(text: str) -> str:
     return _URL.sub(" ", text)
 
 
+@lru_cache(maxsize=8)
+def _name_pattern(name: str) -> re.Pattern:
+    # Latin-letter edges: Chinese, Japanese and Thai write the name against their own words.
+    return re.compile(rf"(?<![0-9A-Za-z]){re.escape(name)}(?![0-9A-Za-z])", re.IGNORECASE)
+
+
+def without_name(text: str, name: str) -> str:
+    """`text` without a name (the product's), in any script and any case."""
+    name = name.strip()
+    return _name_pattern(name).sub(" ", text) if name else text
+
+
 def has_words(text: str) -> bool:
     """Whether the text has any letters or digits (emoji-only or punctuation-only has none)."""
     return any(ch.isalnum() for ch in text)
