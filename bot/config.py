@@ -78,6 +78,8 @@ class ModelConfig:
     #: 0 means one thread per core
     threads: int = 0
     gpu_layers: int = 0
+    #: llama.cpp's fused attention: reads a prompt about 15% faster on a CPU, more on a GPU
+    flash_attn: bool = True
     max_tokens: int = 320
     temperature: float = 0.2
     #: a llama-cpp-python chat format name; empty uses the chat template inside the GGUF

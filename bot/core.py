@@ -59,7 +59,8 @@ def load_engine(config: Config, progress: Progress | None = None) -> Engine:
     path = resolve_model(cfg, config.models_dir, progress)
     log.info("loading model %s", path)
     return LlamaEngine(path, n_ctx=cfg.n_ctx, threads=cfg.threads, gpu_layers=cfg.gpu_layers,
-                       chat_format=cfg.chat_format, cache_mb=cfg.cache_mb)
+                       chat_format=cfg.chat_format, cache_mb=cfg.cache_mb,
+                       flash_attn=cfg.flash_attn)
 
 
 @dataclass

@@ -133,7 +133,7 @@ class LlamaEngine:
     """
 
     def __init__(self, path: Path, n_ctx: int = 4096, threads: int = 0, gpu_layers: int = 0,
-                 chat_format: str | None = None, cache_mb: int = 0):
+                 chat_format: str | None = None, cache_mb: int = 0, flash_attn: bool = True):
         try:
             import llama_cpp
             from llama_cpp import Llama
@@ -147,7 +147,7 @@ class LlamaEngine:
             self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx,
                              n_threads=threads or max(1, os.cpu_count() or 1),
                              n_gpu_layers=gpu_layers, chat_format=chat_format or None,
-                             verbose=False)
+                             flash_attn=flash_attn, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"cannot load the model {self.path}: {exc}") from exc
         self.name = self.llm.metadata.get("general.name", self.path.stem)

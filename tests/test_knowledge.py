@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 
+import numpy as np
 import pytest
 from helpers import wait_until
 
 from bot.config import Config
-from bot.knowledge import KnowledgeBase, parse_file
+from bot.knowledge import CANDIDATES, KnowledgeBase, parse_file
+from bot.text import search_terms
 from bot.language import LanguageDetector
 
 
@@ -219,9 +221,41 @@ def test_term_counts_follow_edits_without_a_recount(kb, knowledge_dir):
     report = kb.sync()
     assert report.added and report.updated and report.removed
     kept = kb._document_frequencies()
+    kept_lengths, kept_sum = kb._lengths.copy(), kb._length_sum
     kb._frequencies = None
     fresh = kb._document_frequencies()
     assert kept[0] == fresh[0]
+    assert kept_sum == kb._length_sum
+    assert np.array_equal(np.trim_zeros(kept_lengths, "b"), np.trim_zeros(kb._lengths, "b"))
     assert {scope: dict(c) for scope, c in kept[1].items() if c} == \
         {scope: dict(c) for scope, c in fresh[1].items() if c}
     assert kb.search("gift cards expire", "en", 1)[0].passage.path == "en/gift-cards.md"
+
+
+@pytest.mark.parametrize("question", [
+    "How do I reset my password?", "password account locked email", "refund",
+    "¿Cuánto tarda el envío?", "Wie kann ich eine Rückerstattung bekommen?", "返金できますか",
+    "पासवर्ड कैसे बदलें", "เปลี่ยนรหัสผ่าน", "kettle kettle descale limescale water"])
+def test_keyword_candidates_rank_as_fts5_does(tmp_path, knowledge_dir, detector, question):
+    """babeldesk works BM25 out from FTS5's lists of where each term occurs; the order and the
+    scores must be FTS5's own, for Hindi and Thai terms (which FTS5 holds as several tokens)
+    as for the others."""
+    extra = knowledge_dir
+    (extra / "hi.md").write_text("# पासवर्ड\n\nअपना पासवर्ड बदलें: सेटिंग्स खोलें और पासवर्ड बदलें चुनें।\n"
+                                 "\n## खाता\n\nखाता लॉक होने पर ईमेल देखें।\n", encoding="utf-8")
+    (extra / "th.md").write_text("# รหัสผ่าน\n\nเปลี่ยนรหัสผ่านได้ที่การตั้งค่า เปลี่ยนรหัสผ่านทุกสามเดือน\n",
+                                 encoding="utf-8")
+    base = KnowledgeBase(extra, tmp_path / "knowledge.db", detector)
+    try:
+        base.sync(full=True)
+        base._document_frequencies()
+        terms = list(dict.fromkeys(search_terms(question)))
+        ours = base._keyword_candidates(terms)
+        query = " OR ".join(f'"{t}"' for t in terms)
+        theirs = base.db.execute("SELECT rowid, rank FROM passages_fts WHERE passages_fts MATCH ? "
+                                 "ORDER BY rank, rowid LIMIT ?", [query, CANDIDATES]).fetchall()
+    finally:
+        base.close()
+    assert theirs, "the question must match something"
+    assert [pid for pid, _ in ours] == [pid for pid, _ in theirs]
+    assert [score for _, score in ours] == pytest.approx([rank for _, rank in theirs], rel=1e-3)
