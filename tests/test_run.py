@@ -137,7 +137,9 @@ async def test_run_serves_health_metrics_and_http_answers(write_config, model_pa
         assert 'babeldesk_answers_total{kind="answer",platform="http"} 1.0' in metrics
         assert 'babeldesk_abstentions_total{language="en"} 1.0' in metrics
         assert "babeldesk_time_to_first_token_seconds_count 1.0" in metrics
-        assert re.search(r"^babeldesk_tokens_per_second [1-9]", metrics, re.M)
+        # (a rate, not a speed target: any positive figure; a loaded machine may be slow)
+        rate = re.search(r"^babeldesk_tokens_per_second (\S+)", metrics, re.M)
+        assert rate and float(rate.group(1)) > 0
         assert "babeldesk_queue_length 0.0" in metrics
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 60)
