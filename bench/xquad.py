@@ -106,6 +106,8 @@ def main() -> int:
                         help="questions against the English paragraphs only (no index of each "
                         "language's own paragraphs is built)")
     args = parser.parse_args()
+    if args.cross_only and args.no_cross:
+        parser.error("--cross-only and --no-cross leave nothing to measure")
     if not (DATA / "xquad").is_dir():
         print(f"no evaluation data at {DATA / 'xquad'}; skipped")
         return 0

@@ -188,6 +188,11 @@ class EmbeddingConfig:
         if self.relevance_span is not None:
             check(0 < self.relevance_span <= 2, f"{key}.relevance_span",
                   f"must be more than 0 and at most 2, got {self.relevance_span}")
+        # Half a scale (e5's span with another model's floor) would move the threshold unseen.
+        for one, other in (("relevance_floor", "relevance_span"),
+                           ("relevance_span", "relevance_floor")):
+            check(getattr(self, one) is None or getattr(self, other) is not None,
+                  f"{key}.{other}", f"must be set too when {one} is: a model's scale is both")
 
     @property
     def calibrated(self) -> bool:
@@ -224,6 +229,11 @@ class RetrievalConfig:
         check(1 <= self.top_k <= 20, f"{key}.top_k", "must be between 1 and 20")
         check(0 <= self.min_relevance <= 1, f"{key}.min_relevance", "must be between 0 and 1")
         self.embedding.validate(f"{key}.embedding")
+        floor, span = self.embedding.relevance
+        needed = floor + self.min_relevance * span
+        check(needed < 1, f"{key}.embedding.relevance_floor",
+              f"with relevance_span {span} and min_relevance {self.min_relevance}, a passage "
+              f"would need a similarity of {needed:.2f}, which no embedding reaches")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".md", ".markdown", ".txt", ".yaml", ".yml")
 #: bumped when parsing or the search terms change, so that an old index is rebuilt
-INDEX_VERSION = "5"
+INDEX_VERSION = "6"
 #: candidates read from FTS5 before relevance is weighed
 CANDIDATES = 40
 #: BM25's parameters, as FTS5 has them
@@ -391,6 +391,8 @@ class KnowledgeBase:
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
         self._frequencies: tuple[dict, dict] | None = None
+        #: SQLite's count of other connections' commits, last time it was looked at
+        self._data_version: int | None = None
         #: digests of passages an edit or a removal took away (their vectors may be unused)
         self._dropped: set[str] = set()
         #: look at every passage for missing vectors at the next sync, not only the changed
@@ -446,6 +448,7 @@ class KnowledgeBase:
         db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_instances "
                    "USING fts5vocab(main, passages_fts, 'instance')")
         self._stats = {row["path"]: (row["size"], row["mtime_ns"]) for row in db["files"].rows}
+        self._data_version = db.execute("PRAGMA data_version").fetchone()[0]
         self.unreadable: set[str] = set()
         self._reported: set[tuple[str, int]] = set()
 
@@ -488,6 +491,21 @@ class KnowledgeBase:
         self.unreadable = unreadable
         return found
 
+    def _follow_other_writers(self) -> None:
+        """Read again what RAM holds about the index (term counts, passage lengths, vectors,
+        files' sizes and times) if another process changed it, e.g. `babeldesk index` run
+        beside a serving babeldesk on the same data directory."""
+        version = self.db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return
+        log.info("knowledge: the index was changed by another process; reading it again")
+        self._data_version = version
+        self._frequencies = None
+        self._dense = None
+        self._embed_everything = True
+        self._stats = {row["path"]: (row["size"], row["mtime_ns"])
+                       for row in self.db["files"].rows}
+
     def _hidden(self, path: str) -> bool:
         """Whether `path` lies in a folder that could not be listed this time."""
         return any(not folder or path.startswith(folder + "/") for folder in self.unreadable)
@@ -504,6 +522,7 @@ class KnowledgeBase:
         report = SyncReport()
         current = self.scan()
         with self._lock:
+            self._follow_other_writers()
             known = {row["path"]: row for row in self.db["files"].rows}
             removed = [p for p in known if p not in current and not self._hidden(p)]
             todo = [p for p, stat in sorted(current.items())
@@ -779,6 +798,7 @@ class KnowledgeBase:
         second = self.second if self.second and language in self.second.languages else None
         second_vector = second.embed_queries([question])[0] if second else None
         with self._lock:
+            self._follow_other_writers()
             table = self._vectors()
             if not len(table):
                 return []
@@ -941,6 +961,7 @@ class KnowledgeBase:
         topic = [t for t in terms if t not in stop and not _is_kana_particle(t)]
         columns = "p.id, p.path, p.title, p.heading, p.language, p.text, p.terms"
         with self._lock:
+            self._follow_other_writers()
             counts, frequencies = self._document_frequencies()
             rows = []
             if terms:

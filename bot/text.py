@@ -125,7 +125,9 @@ def search_terms(text: str) -> list[str]:
 def _alphabetic_terms(text: str) -> list[str]:
     out = []
     for word in _words(text):
-        folded = _fold(word)
+        # Folding can bring in punctuation ("⑴" → "(1)"): a term is letters, digits and marks
+        # only, as the index's tokenizer expects.
+        folded = "".join(ch for ch in _fold(word) if unicodedata.category(ch)[0] in "LNM")
         if folded:
             out.append(folded[:STEM_CHARS])
     return out

@@ -232,6 +232,31 @@ def test_term_counts_follow_edits_without_a_recount(kb, knowledge_dir):
     assert kb.search("gift cards expire", "en", 1)[0].passage.path == "en/gift-cards.md"
 
 
+def test_an_index_changed_by_another_process_is_read_again(kb, knowledge_dir, detector,
+                                                          tmp_path):
+    """`babeldesk index` beside a running babeldesk: the server's term counts and passage
+    lengths follow the other process's edit instead of going stale."""
+    kb.search("How do I reset my password?", "en", 3)  # counted once here
+    other = KnowledgeBase(knowledge_dir, tmp_path / "data" / "knowledge.db", detector)
+    try:
+        account = knowledge_dir / "en" / "account.md"
+        account.write_text(account.read_text(encoding="utf-8") + "\n## Gift cards\n\n"
+                           "Gift cards never expire and work for every order.\n",
+                           encoding="utf-8")
+        (knowledge_dir / "en" / "shipping.md").unlink()
+        assert other.sync().updated == ["en/account.md"]
+    finally:
+        other.close()
+    hits = kb.search("gift cards expire", "en", 1)
+    assert hits and hits[0].passage.heading == "Gift cards"
+    kept = kb._document_frequencies()
+    lengths, total = kb._lengths.copy(), kb._length_sum
+    kb._frequencies = None
+    assert kb._document_frequencies()[0] == kept[0] and kb._length_sum == total
+    assert np.array_equal(np.trim_zeros(lengths, "b"), np.trim_zeros(kb._lengths, "b"))
+    assert kb.sync().changed is False  # the other process's work is not done again
+
+
 @pytest.mark.parametrize("question", [
     "How do I reset my password?", "password account locked email", "refund",
     "¿Cuánto tarda el envío?", "Wie kann ich eine Rückerstattung bekommen?", "返金できますか",
