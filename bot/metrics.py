@@ -33,7 +33,8 @@ class Metrics:
                               registry=r)
         self.first_token = Histogram(
             "babeldesk_time_to_first_token_seconds",
-            "From a message's arrival to the model's first token (queueing included)",
+            "From a message's arrival to the first text of its answer passed on to the "
+            "platform (queueing included; once per answer)",
             buckets=(0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60), registry=r)
         self.tokens = Counter("babeldesk_generated_tokens", "Pieces of text the model produced",
                               registry=r)

@@ -338,7 +338,17 @@ class Pipeline:
         """
         messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits)
         check = any(hit.passage.language != language for hit in hits)
-        raw = await self._stream(message, messages, language, emit, arrived, check=check)
+        shown: list[bool] = []
+
+        def show(chunk: str) -> None:
+            # Time to first token is what the user waits for: once per message, at the first
+            # text passed on (an attempt dropped for its language is not seen).
+            if not shown:
+                shown.append(True)
+                self.metrics.first_token.observe(time.monotonic() - arrived)
+            emit(chunk)
+
+        raw = await self._stream(message, messages, language, show, check=check)
         if raw is None and self._cut:
             raw = ""  # stopping: no second attempt; the answer is cut with the notice
         if raw is None:
@@ -347,7 +357,7 @@ class Pipeline:
             messages[-1] = {"role": "user", "content": messages[-1]["content"].rsplit(
                 "\n\n", 1)[0] + f"\n\n(Write the whole answer in {name} only, whatever the "
                 f"language of the passages.)"}
-            raw = await self._stream(message, messages, language, emit, arrived, check=False)
+            raw = await self._stream(message, messages, language, show, check=False)
         if raw is _LEAKED:
             return Answer(self.texts.get("refusal", language), language, kind="refused",
                           notice=notice), None
@@ -366,7 +376,7 @@ class Pipeline:
         return Answer(answer, language, sources, notice=notice), (messages[-1]["content"], raw)
 
     async def _stream(self, message: Message, messages: list[dict], language: str,
-                      emit: Callable[[str], None], arrived: float, check: bool) -> str | None:
+                      emit: Callable[[str], None], check: bool) -> str | None:
         """The model's text for `messages`, passed on to `emit` as it comes; None when `check`
         found it in the wrong language before anything was passed on, _LEAKED when it
         repeated the system prompt."""
@@ -380,7 +390,6 @@ class Pipeline:
             async for chunk in stream:
                 if not parts:
                     first = time.monotonic()
-                    self.metrics.first_token.observe(first - arrived)
                 parts.append(chunk)
                 if leak and leak in "".join(parts[-40:]):
                     log.warning("%s: answer repeated the system prompt; refused", message.key.id)

@@ -287,8 +287,11 @@ async def test_an_answer_begun_in_the_wrong_language_is_written_again(write_conf
         streamed = "".join([chunk async for chunk in reply])
         answer = await reply
         retries = core.pipeline.metrics.language_retries.labels("es")._value.get()
+        first_tokens = [s.value for s in core.pipeline.metrics.first_token.collect()[0].samples
+                        if s.name.endswith("_count")]
     finally:
         core.close()
+    assert first_tokens == [1.0]  # one answer, one first token (the retry's)
     assert len(slipping.seen) == 2
     assert "Spanish only" in slipping.seen[1][1][-1]
     assert retries == 1
