@@ -159,9 +159,10 @@ def main() -> int:
             if r["mono_hybrid"][1] is not None}
     cross = {lang: r["cross_hybrid"][1] for lang, r in results.items() if "cross_hybrid" in r}
     print()
-    low = [f"{k} {v:.3f}" for k, v in mono.items() if v < MONOLINGUAL_TARGET]
-    print(f"monolingual hit@3 ≥ {MONOLINGUAL_TARGET} in every language: "
-          f"{'met' if not low else 'not met (' + ', '.join(low) + ')'}")
+    if mono:
+        low = [f"{k} {v:.3f}" for k, v in mono.items() if v < MONOLINGUAL_TARGET]
+        print(f"monolingual hit@3 ≥ {MONOLINGUAL_TARGET} in every language: "
+              f"{'met' if not low else 'not met (' + ', '.join(low) + ')'}")
     if cross:
         low = [f"{k} {v:.3f}" for k, v in cross.items() if v < CROSS_LINGUAL_TARGET]
         print(f"cross-lingual hit@3 ≥ {CROSS_LINGUAL_TARGET} in every language: "
