@@ -98,7 +98,10 @@ def _fold(word: str) -> str:
         if unicodedata.combining(ch) and out and ord(out[-1]) < 0x0530:
             continue
         out.append(ch)
-    return unicodedata.normalize("NFC", "".join(out))
+    # Decomposing can bring in punctuation ("⑴" → "(1)"): a term is letters, digits and marks
+    # only, as the index's tokenizer expects.
+    return "".join(ch for ch in unicodedata.normalize("NFC", "".join(out))
+                   if unicodedata.category(ch)[0] in "LNM")
 
 
 def search_terms(text: str) -> list[str]:
@@ -125,9 +128,7 @@ def search_terms(text: str) -> list[str]:
 def _alphabetic_terms(text: str) -> list[str]:
     out = []
     for word in _words(text):
-        # Folding can bring in punctuation ("⑴" → "(1)"): a term is letters, digits and marks
-        # only, as the index's tokenizer expects.
-        folded = "".join(ch for ch in _fold(word) if unicodedata.category(ch)[0] in "LNM")
+        folded = _fold(word)
         if folded:
             out.append(folded[:STEM_CHARS])
     return out

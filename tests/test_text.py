@@ -54,3 +54,12 @@ def test_japanese_sentences_are_kept_whole():
     text = "返金は三十日以内に申請できます。" * 200
     pieces = split_message(text, 2000)
     assert all(len(p) <= 2000 and p.endswith("。") for p in pieces)
+
+
+def test_search_terms_are_letters_digits_and_marks_only():
+    """The index takes each term as one token: folding must not bring punctuation into one
+    ("⑴" decomposes to "(1)", "⒈" to "1.")."""
+    from bot.text import search_terms
+
+    assert search_terms("⑴ 手順 ⒈ Café") == ["1", "手順", "1", "cafe"]
+    assert search_terms("पासवर्ड बदलें") == ["पासवर्", "बदलें"]  # vowel signs stay in the word
