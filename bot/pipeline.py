@@ -275,12 +275,15 @@ class Pipeline:
         passages with their sources and the question.
 
         Stable parts come first so that each prompt extends the previous one: the model's
-        cached state of the conversation is reused and only the new turn is read.
+        cached state of the conversation is reused and only the new turn is read. Earlier
+        turns keep their questions and answers but not their passages: on a CPU, reading
+        slows down as the context grows, and passages would make up most of a long
+        conversation (a follow-up's retrieval brings back what it still needs).
         """
         cfg, engine = self.config, self.model.engine
         name = LANGUAGE_NAMES.get(language, language)
         system = cfg.prompt.system.format(product=cfg.prompt.product, language=name)
-        question = f"{text}\n\n(Answer in {name}.)"
+        question = self.question_line(text, language)
         budget = engine.n_ctx - cfg.model.max_tokens - TEMPLATE_MARGIN
         budget -= engine.count_tokens(system) + engine.count_tokens(question) + PER_MESSAGE_TOKENS
         blocks = []
@@ -295,6 +298,11 @@ class Pipeline:
         turns = self._window(message.key, min(cfg.prompt.history_tokens, budget))
         return [{"role": "system", "content": system}, *turns,
                 {"role": "user", "content": user}]
+
+    @staticmethod
+    def question_line(text: str, language: str) -> str:
+        """The question as the model reads it, and as later prompts repeat it."""
+        return f"{text}\n\n(Answer in {LANGUAGE_NAMES.get(language, language)}.)"
 
     def _window(self, key, budget: int) -> list[dict]:
         """The earlier turns that go in the prompt, within `budget` tokens.
@@ -328,7 +336,8 @@ class Pipeline:
     async def _generate(self, message: Message, text: str, language: str, hits: list[Hit],
                         emit: Callable[[str], None], notice: str, arrived: float
                         ) -> tuple[Answer, tuple[str, str] | None]:
-        """The answer, and for one the model wrote in full, what the model saw and wrote.
+        """The answer, and for one the model wrote in full, its question and answer as later
+        prompts repeat them.
 
         When a passage is in another language than the user's, the model may slip into it: the
         first words are then held back until their language is checked, and an answer that
@@ -373,7 +382,8 @@ class Pipeline:
         # Cite what passed the threshold; weaker passages were only background.
         strong = [h for h in hits if h.relevance >= self.config.retrieval.min_relevance]
         sources = list(dict.fromkeys(hit.passage.source for hit in strong or hits[:1]))
-        return Answer(answer, language, sources, notice=notice), (messages[-1]["content"], raw)
+        return Answer(answer, language, sources, notice=notice), (
+            self.question_line(text, language), raw)
 
     async def _stream(self, message: Message, messages: list[dict], language: str,
                       emit: Callable[[str], None], check: bool) -> str | None:

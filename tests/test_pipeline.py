@@ -130,6 +130,21 @@ async def test_history_survives_a_restart_and_is_kept_per_conversation(write_con
         core.close()
 
 
+async def test_earlier_turns_come_back_as_question_and_answer_without_their_passages(core):
+    asked = message("How do I reset my password?", channel="qa")
+    answer = await core.pipeline.respond(asked)
+    assert answer.text and not answer.abstained
+    follow = message("How long is the reset link valid?", channel="qa")
+    hits = core.knowledge.search(follow.text, "en", 3)
+    prompt = core.pipeline.build_prompt(follow, follow.text, "en", hits)
+    assert [m["role"] for m in prompt] == ["system", "user", "assistant", "user"]
+    assert prompt[1]["content"] == "How do I reset my password?\n\n(Answer in English.)"
+    # The answer as the model wrote it: its tokens are what the next prompt repeats.
+    assert prompt[2]["content"].strip().startswith(answer.text[:40])
+    assert "Help-centre passages" not in prompt[1]["content"] + prompt[2]["content"]
+    assert prompt[3]["content"].startswith("Help-centre passages:\n\n[1] ")
+
+
 async def test_history_in_the_prompt_stays_within_its_token_budget(write_config, engine):
     config = write_config(prompt={"history_tokens": 200})
     core = open_core(config, engine=engine, watch=False)
