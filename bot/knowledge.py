@@ -27,6 +27,7 @@ import sqlite_utils
 import yaml
 
 from .config import E5_RELEVANCE
+from .crossterms import dictionary, english_terms
 from .embeddings import BATCH, Embedder
 from .language import LanguageDetector
 from .text import (clean, search_terms, search_text, sentences, split_message, stop_terms,
@@ -64,6 +65,12 @@ SENTENCES_VERSION = "1"
 SECOND_WEIGHT = 0.8
 #: the nearest sentence's weight, against 1 for the passage itself
 SENTENCE_WEIGHT = 1.0
+#: weight of a third list, for a Chinese question: the English passages found by its words'
+#: CC-CEDICT translations (crossterms.py), by BM25, each counted by the square of the share of
+#: those terms it has. XQuAD, Chinese questions against the English paragraphs, hit@3 on the
+#: 1,190: 0.941 → 0.955; weight chosen on the questions of even-numbered paragraphs (0.25:
+#: 0.939, 0.5: 0.948, 1: 0.941, 2: 0.921 against 0.928 without), the odd ones 0.955 → 0.963.
+CHINESE_WEIGHT = 0.5
 #: reciprocal rank fusion: a passage scores 1 / (RRF_K + its rank) in each list
 RRF_K = 60
 #: fused score added to a passage in the question's language (a quarter of a first place):
@@ -894,7 +901,8 @@ class KnowledgeBase:
             self._frequencies = (dict(counts), dict(frequencies))
         return self._frequencies
 
-    def _keyword_candidates(self, terms: list[str]) -> list[tuple[int, float]]:
+    def _keyword_candidates(self, terms: list[str], weights: dict[str, float] | None = None
+                            ) -> list[tuple[int, float]]:
         """The CANDIDATES passages with the best BM25 for `terms`, best first, each with its
         score negated as FTS5 ranks are: FTS5's own formula (k1 1.2, b 0.75).
 
@@ -904,7 +912,7 @@ class KnowledgeBase:
         """
         total = self._frequencies[0].get(None, 0) or 1
         average = self._length_sum / total or 1.0
-        found, weights = [], []
+        found, parts = [], []
         for term in terms:
             docs = self.db.execute("SELECT group_concat(doc) FROM temp.passages_instances "
                                    "WHERE term = ?", [term]).fetchone()[0]
@@ -917,10 +925,11 @@ class KnowledgeBase:
             lengths = self._lengths[np.minimum(ids, len(self._lengths) - 1)]
             norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / average)
             found.append(ids)
-            weights.append(_bm25_idf(total, len(ids)) * counts * (BM25_K1 + 1) / (counts + norm))
+            parts.append(_bm25_idf(total, len(ids)) * counts * (BM25_K1 + 1) / (counts + norm)
+                         * (weights.get(term, 1.0) if weights else 1.0))
         if not found:
             return []
-        sums = np.bincount(np.concatenate(found), weights=np.concatenate(weights))
+        sums = np.bincount(np.concatenate(found), weights=np.concatenate(parts))
         matched = np.flatnonzero(sums)
         scores = sums[matched]
         if len(matched) > CANDIDATES:
@@ -959,10 +968,18 @@ class KnowledgeBase:
         # its best match; candidates must share a topic word when the question has one.
         topic = [t for t in terms if t not in stop and not _is_kana_particle(t)]
         columns = "p.id, p.path, p.title, p.heading, p.language, p.text, p.terms"
+        translating = bool(self.embedder) and language == "zh" and CHINESE_WEIGHT > 0
+        if translating:
+            dictionary()  # read once (0.4 s), before other searches would wait for the lock
         with self._lock:
             self._follow_other_writers()
             counts, frequencies = self._document_frequencies()
             rows = []
+            english, translated = {}, {}
+            if translating and counts.get("en"):
+                english = english_terms(question, frequencies["en"])
+                if english:
+                    translated = dict(self._keyword_candidates(list(english), english))
             if terms:
                 ranks = dict(self._keyword_candidates(
                     _match_terms(topic or terms, frequencies.get(None, {}))))
@@ -971,7 +988,8 @@ class KnowledgeBase:
                     rows = [(*row, ranks[row[0]]) for row in self.db.execute(
                         f"SELECT {columns} FROM passages p WHERE p.id IN ({marks})", list(ranks))]
             found = {row[0] for row in rows}
-            missing = [pid for pid, _ in dense if pid not in found]
+            missing = list(dict.fromkeys(pid for pid in [p for p, _ in dense] + list(translated)
+                                         if pid not in found))
             if missing:
                 marks = ",".join("?" * len(missing))
                 rows += [(*row, 0.0) for row in self.db.execute(
@@ -991,9 +1009,9 @@ class KnowledgeBase:
         weight = sum(idf.values()) or 1.0
         meaning = dict(dense)
         best_rank = min((row[-1] for row in rows if row[0] in found), default=-1.0) or -1.0
-        lexical, relevance, passages, shares = [], {}, {}, {}
+        lexical, relevance, passages, shares, terms_of = [], {}, {}, {}, {}
         for pid, path, title, heading, lang, text, passage_terms, rank in rows:
-            present = set(passage_terms.split())
+            present = terms_of[pid] = set(passage_terms.split())
             words = sum(w for t, w in idf.items() if t in present) / weight
             shares[pid] = words
             relevance[pid] = max(words, meaning.get(pid, 0.0))
@@ -1020,6 +1038,14 @@ class KnowledgeBase:
                 fused[item[-1]] += shares[item[-1]] ** 2 / (RRF_K + position)
             for position, (pid, _) in enumerate(dense, start=1):
                 fused[pid] += 1.0 / (RRF_K + position)
+            if translated:
+                english_weight = sum(english.values())
+                english_passages = [pid for pid in sorted(translated, key=translated.get)
+                                    if pid in passages and passages[pid].language == "en"]
+                for position, pid in enumerate(english_passages, start=1):
+                    present = terms_of[pid]
+                    share = sum(w for t, w in english.items() if t in present) / english_weight
+                    fused[pid] += CHINESE_WEIGHT * share ** 2 / (RRF_K + position)
             for pid in fused:
                 # (a passage deleted by an edit since the embeddings were searched is gone)
                 if pid in passages:
