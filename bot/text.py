@@ -141,10 +141,17 @@ def search_text(text: str) -> str:
 
 @lru_cache(maxsize=64)
 def stop_terms(language: str | None) -> frozenset[str]:
-    """The search terms of a language's function words ("the", "de", "する")."""
+    """The search terms of a language's function words ("the", "de", "する").
+
+    Phrases in the list are left out: their words are not function words alone. Vietnamese
+    lists 379 phrases ("thành phố", "đầu tiên", "người ta"), and taking their syllables made
+    "thành", "phố", "năm", "người" and "dân" function words: keyword search lost most topic
+    words of a Vietnamese question.
+    """
     if not language or not stopwordsiso.has_lang(language):
         return frozenset()
-    return frozenset(t for word in stopwordsiso.stopwords(language) for t in search_terms(word))
+    return frozenset(t for word in stopwordsiso.stopwords(language)
+                     if not any(ch.isspace() for ch in word.strip()) for t in search_terms(word))
 
 
 # --- splitting long text for chat limits and for passages ----------------------------------

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.text import split_message
+from bot.text import search_terms, split_message, stop_terms
 
 
 def test_short_text_is_one_piece():
@@ -63,3 +63,14 @@ def test_search_terms_are_letters_digits_and_marks_only():
 
     assert search_terms("⑴ 手順 ⒈ Café") == ["1", "手順", "1", "cafe"]
     assert search_terms("पासवर्ड बदलें") == ["पासवर्", "बदलें"]  # vowel signs stay in the word
+
+
+def test_stop_terms_are_single_function_words_not_the_words_of_listed_phrases():
+    vietnamese = stop_terms("vi")
+    # "đầu tiên" (first) and "người dân" (people) are phrases in the list: their syllables
+    # are topic words of many questions.
+    for word in ("đầu", "tiên", "dân"):
+        assert search_terms(word)[0] not in vietnamese, word
+    for word in ("của", "các", "là", "và"):
+        assert search_terms(word)[0] in vietnamese, word
+    assert {"the", "how"} <= stop_terms("en")
