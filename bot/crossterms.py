@@ -66,12 +66,11 @@ def english_terms(question: str, known: dict[str, int]) -> dict[str, float]:
         while i < len(run) - 1:
             for size in range(min(MAX_WORD, len(run) - i), 1, -1):
                 if run[i:i + size] in words:
-                    terms: list[str] = []
-                    for term in search_terms(_NOTES.sub(" ", words[run[i:i + size]])):
-                        if term not in skip and term in known and term not in terms:
-                            terms.append(term)
-                    for term in terms[:MAX_TERMS]:
-                        found[term] = max(found.get(term, 0.0), 1.0 / len(terms[:MAX_TERMS]))
+                    terms = list(dict.fromkeys(
+                        t for t in search_terms(_NOTES.sub(" ", words[run[i:i + size]]))
+                        if t not in skip and t in known))[:MAX_TERMS]
+                    for term in terms:
+                        found[term] = max(found.get(term, 0.0), 1.0 / len(terms))
                     i += size
                     break
             else:

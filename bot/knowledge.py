@@ -988,8 +988,8 @@ class KnowledgeBase:
                     rows = [(*row, ranks[row[0]]) for row in self.db.execute(
                         f"SELECT {columns} FROM passages p WHERE p.id IN ({marks})", list(ranks))]
             found = {row[0] for row in rows}
-            missing = list(dict.fromkeys(pid for pid in [p for p, _ in dense] + list(translated)
-                                         if pid not in found))
+            missing = [pid for pid in dict.fromkeys([*(p for p, _ in dense), *translated])
+                       if pid not in found]
             if missing:
                 marks = ",".join("?" * len(missing))
                 rows += [(*row, 0.0) for row in self.db.execute(
