@@ -140,17 +140,24 @@ def search_text(text: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def stop_terms(language: str | None) -> frozenset[str]:
-    """The search terms of a language's function words ("the", "de", "する").
+def function_words(language: str | None) -> tuple[str, ...]:
+    """A language's function words ("the", "de", "する"), sorted; empty when stopwords-iso has
+    no list for it.
 
     Phrases in the list are left out: their words are not function words alone. Vietnamese
     lists 379 phrases ("đầu tiên", "người dân", "thời gian"); taking their syllables made 161
     more terms function words, "đầu", "tiên", "dân" and "gian" among them.
     """
     if not language or not stopwordsiso.has_lang(language):
-        return frozenset()
-    return frozenset(t for word in stopwordsiso.stopwords(language)
-                     if not any(ch.isspace() for ch in word.strip()) for t in search_terms(word))
+        return ()
+    return tuple(sorted({w.strip() for w in stopwordsiso.stopwords(language)
+                         if w.strip() and not any(ch.isspace() for ch in w.strip())}))
+
+
+@lru_cache(maxsize=64)
+def stop_terms(language: str | None) -> frozenset[str]:
+    """The search terms of a language's function words."""
+    return frozenset(t for word in function_words(language) for t in search_terms(word))
 
 
 # --- splitting long text for chat limits and for passages ----------------------------------

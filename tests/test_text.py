@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.text import search_terms, split_message, stop_terms
+from bot.text import function_words, search_terms, split_message, stop_terms
 
 
 def test_short_text_is_one_piece():
@@ -74,3 +74,10 @@ def test_stop_terms_are_single_function_words_not_the_words_of_listed_phrases():
     for word in ("của", "các", "là", "và"):
         assert search_terms(word)[0] in vietnamese, word
     assert {"the", "how"} <= stop_terms("en")
+
+
+def test_function_words_are_single_words_and_languages_without_a_list_have_none():
+    greek = function_words("el")
+    assert "και" in greek and list(greek) == sorted(greek)
+    assert not any(ch.isspace() for word in function_words("vi") for ch in word)
+    assert function_words("xx") == () and function_words(None) == ()
