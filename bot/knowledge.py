@@ -30,14 +30,14 @@ from .config import E5_RELEVANCE
 from .crossterms import dictionary, english_terms
 from .embeddings import BATCH, Embedder
 from .language import LanguageDetector
-from .text import (clean, function_words, search_terms, search_text, sentences, split_message,
-                   stop_terms, without_name)
+from .text import (SYLLABIC, clean, function_words, search_terms, search_text, sentences,
+                   split_message, stop_terms, syllable_pairs, without_name)
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".md", ".markdown", ".txt", ".yaml", ".yml")
 #: bumped when parsing or the search terms change, so that an old index is rebuilt
-INDEX_VERSION = "6"
+INDEX_VERSION = "7"
 #: candidates read from FTS5 before relevance is weighed
 CANDIDATES = 40
 #: BM25's parameters, as FTS5 has them
@@ -611,7 +611,7 @@ class KnowledgeBase:
             self.db["passages"].insert_all(
                 {"path": path, "title": p.title, "heading": p.heading, "language": p.language,
                  "position": i, "text": p.text,
-                 "terms": search_text(f"{p.heading}\n{p.text}"),
+                 "terms": search_text(f"{p.heading}\n{p.text}", p.language),
                  "digest": hashlib.sha256(embedding_text(p).encode()).hexdigest()}
                 for i, p in enumerate(passages))
             self._recount(path, +1)
@@ -1020,6 +1020,12 @@ class KnowledgeBase:
         with self._lock:
             self._follow_other_writers()
             counts, frequencies = self._document_frequencies()
+            if language in SYLLABIC and counts.get(language):
+                # Only where the knowledge is written in the question's language: elsewhere
+                # no passage has the pairs, and they would weigh the question's shares down.
+                pairs = [t for t in dict.fromkeys(syllable_pairs(question)) if t not in terms]
+                terms += pairs
+                topic += [t for t in pairs if t not in stop]
             rows = []
             english, translated = {}, {}
             if translating and counts.get("en"):
@@ -1066,7 +1072,7 @@ class KnowledgeBase:
                 continue
             # A question that names a section's topic ("livraison") is about that section,
             # even where another passage shares a rarer side word ("temps").
-            named = _named_terms(title, heading)
+            named = _named_terms(title, heading, lang)
             topical = sum(w for t, w in idf.items() if t in named) / weight
             # BM25 (FTS5 ranks are negative, best first) adds how often the words occur.
             score = words + HEADING_BOOST * topical + BM25_WEIGHT * rank / best_rank
@@ -1104,9 +1110,9 @@ class KnowledgeBase:
 
 
 @lru_cache(maxsize=4096)
-def _named_terms(title: str, heading: str) -> frozenset[str]:
+def _named_terms(title: str, heading: str, language: str | None) -> frozenset[str]:
     """The search terms of a passage's title and heading (the same few recur in every search)."""
-    return frozenset(search_terms(f"{title}\n{heading}"))
+    return frozenset(search_terms(f"{title}\n{heading}", language))
 
 
 def _bm25_idf(total: int, df: int) -> float:

@@ -28,6 +28,11 @@ _CJK_RUN = re.compile(
 )
 #: alphabetic words are cut to this length: a stemmer that works the same in every language
 STEM_CHARS = 6
+#: languages written with a space between syllables rather than words: two neighbouring
+#: syllables also make one term ("thành phố", city; "thời gian", time)
+SYLLABIC = frozenset({"vi"})
+#: punctuation: syllables on either side of it are not paired
+_CLAUSE_BREAK = re.compile(r"[^\w\s]+")
 
 
 def clean(text: str | bytes) -> str:
@@ -104,12 +109,13 @@ def _fold(word: str) -> str:
                    if unicodedata.category(ch)[0] in "LNM")
 
 
-def search_terms(text: str) -> list[str]:
+def search_terms(text: str, language: str | None = None) -> list[str]:
     """The terms a text is indexed and searched by, in order, repeats kept.
 
     Chinese, Japanese, Korean and Thai (Lao, Myanmar, Khmer) runs become overlapping character
     pairs, since they are written without spaces between words; other words are case- and
-    accent-folded and cut to STEM_CHARS.
+    accent-folded and cut to STEM_CHARS. Text in a SYLLABIC `language` gets its neighbouring
+    syllables' pairs after its terms.
     """
     terms: list[str] = []
     pos = 0
@@ -122,7 +128,19 @@ def search_terms(text: str) -> list[str]:
             terms.extend(chars[i:i + 2] for i in range(len(chars) - 1))
         pos = run.end()
     terms.extend(_alphabetic_terms(text[pos:]))
+    if language in SYLLABIC:
+        terms.extend(syllable_pairs(text))
     return terms
+
+
+def syllable_pairs(text: str) -> list[str]:
+    """Each two neighbouring words' terms joined, within a clause: "Thành phố Hồ Chí Minh" →
+    thanhpho, phoho, hochi, chiminh."""
+    pairs = []
+    for clause in _CLAUSE_BREAK.split(text):
+        words = _alphabetic_terms(clause)
+        pairs.extend(a + b for a, b in zip(words, words[1:]))
+    return pairs
 
 
 def _alphabetic_terms(text: str) -> list[str]:
@@ -134,9 +152,9 @@ def _alphabetic_terms(text: str) -> list[str]:
     return out
 
 
-def search_text(text: str) -> str:
+def search_text(text: str, language: str | None = None) -> str:
     """The text as the index stores it: its search terms separated by spaces."""
-    return " ".join(search_terms(text))
+    return " ".join(search_terms(text, language))
 
 
 @lru_cache(maxsize=64)
@@ -145,8 +163,9 @@ def function_words(language: str | None) -> tuple[str, ...]:
     no list for it.
 
     Phrases in the list are left out: their words are not function words alone. Vietnamese
-    lists 379 phrases ("đầu tiên", "người dân", "thời gian"); taking their syllables made 161
-    more terms function words, "đầu", "tiên", "dân" and "gian" among them.
+    lists 379 phrases ("bắt đầu từ", "nhân tiện", "dần dần", "thời gian"); taking their
+    syllables made 161 more terms function words, among them those of "đầu", "tiện", "dần"
+    and "gian" (accents are folded away, so "đầu" is also "đâu").
     """
     if not language or not stopwordsiso.has_lang(language):
         return ()
@@ -156,8 +175,13 @@ def function_words(language: str | None) -> tuple[str, ...]:
 
 @lru_cache(maxsize=64)
 def stop_terms(language: str | None) -> frozenset[str]:
-    """The search terms of a language's function words."""
-    return frozenset(t for word in function_words(language) for t in search_terms(word))
+    """The search terms of a language's function words, and in a SYLLABIC language the
+    syllable pairs of its function phrases ("trước tiên", "thời gian")."""
+    terms = {t for word in function_words(language) for t in search_terms(word)}
+    if language in SYLLABIC:
+        terms.update(t for phrase in stopwordsiso.stopwords(language)
+                     for t in syllable_pairs(phrase))
+    return frozenset(terms)
 
 
 # --- splitting long text for chat limits and for passages ----------------------------------

@@ -81,3 +81,13 @@ def test_function_words_are_single_words_and_languages_without_a_list_have_none(
     assert "και" in greek and list(greek) == sorted(greek)
     assert not any(ch.isspace() for word in function_words("vi") for ch in word)
     assert function_words("xx") == () and function_words(None) == ()
+
+
+def test_vietnamese_text_also_gets_its_syllable_pairs_within_a_clause():
+    assert search_terms("Thành phố Hồ Chí Minh, Việt Nam", "vi") == [
+        "thanh", "pho", "ho", "chi", "minh", "viet", "nam",
+        "thanhpho", "phoho", "hochi", "chiminh", "vietnam"]
+    assert search_terms("Thành phố Hồ Chí Minh", "en") == ["thanh", "pho", "ho", "chi", "minh"]
+    # The list's function phrases are function pairs; their syllables stay topic words.
+    assert "thoigian" in stop_terms("vi") and "truoctien" in stop_terms("vi")
+    assert "thanhpho" not in stop_terms("vi")
