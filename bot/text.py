@@ -137,7 +137,8 @@ def syllable_pairs(text: str) -> list[str]:
     """Each two neighbouring words' terms joined, within a clause: "Thành phố Hồ Chí Minh" →
     thanhpho, phoho, hochi, chiminh."""
     pairs = []
-    for clause in _CLAUSE_BREAK.split(text):
+    # Composed first: a decomposed tone mark is not a word character, and would end a clause.
+    for clause in _CLAUSE_BREAK.split(unicodedata.normalize("NFC", text)):
         words = _alphabetic_terms(clause)
         pairs.extend(a + b for a, b in zip(words, words[1:]))
     return pairs

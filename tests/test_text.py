@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 
@@ -88,6 +89,8 @@ def test_vietnamese_text_also_gets_its_syllable_pairs_within_a_clause():
         "thanh", "pho", "ho", "chi", "minh", "viet", "nam",
         "thanhpho", "phoho", "hochi", "chiminh", "vietnam"]
     assert search_terms("Thành phố Hồ Chí Minh", "en") == ["thanh", "pho", "ho", "chi", "minh"]
+    decomposed = unicodedata.normalize("NFD", "Thành phố Hồ Chí Minh")
+    assert search_terms(decomposed, "vi")[5:] == ["thanhpho", "phoho", "hochi", "chiminh"]
     # The list's function phrases are function pairs; their syllables stay topic words.
     assert "thoigian" in stop_terms("vi") and "truoctien" in stop_terms("vi")
     assert "thanhpho" not in stop_terms("vi")
