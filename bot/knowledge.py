@@ -820,7 +820,6 @@ class KnowledgeBase:
             if any(t not in stop and not _is_kana_particle(t) for t in search_terms(rest)):
                 question = rest
         vector = self.embedder.embed_queries([question])[0]
-        centre = self._centre(language)
         second = self.second if self.second and language in self.second.languages else None
         second_vector = second.embed_queries([question])[0] if second else None
         with self._lock:
@@ -854,11 +853,12 @@ class KnowledgeBase:
         # Passages in other languages than the question's are ranked against the question
         # moved away from its language's centre. Their scores move by as much on average as
         # they are moved (`lift`), so that they keep their footing against passages in the
-        # question's language; relevance stays on the model's own scale.
-        foreign = [i for i in chosen if extra.get(int(ids[i]), (None,))[0] != language] \
-            if centre is not None else []
+        # question's language; relevance stays on the model's own scale. The centre is only
+        # worked out once such a passage is a candidate.
+        foreign = [i for i in chosen if extra.get(int(ids[i]), (None,))[0] != language]
+        centre = self._centre(language) if foreign else None
         moved, shift, lift = vector, {}, 0.0
-        if foreign:
+        if centre is not None:
             pull = CENTRE_WEIGHT * (matrix[foreign] @ centre)
             moved, lift = vector - CENTRE_WEIGHT * centre, float(pull.mean())
             shift = dict(zip(foreign, (pull - lift).tolist()))

@@ -68,8 +68,8 @@ def test_search_terms_are_letters_digits_and_marks_only():
 
 def test_stop_terms_are_single_function_words_not_the_words_of_listed_phrases():
     vietnamese = stop_terms("vi")
-    # "đầu tiên" (first) and "người dân" (people) are phrases in the list: their syllables
-    # are topic words of many questions.
+    # "bắt đầu từ", "nhân tiện" and "dần dần" are phrases in the list; "đầu", "tiên" and "dân"
+    # alone are topic words of many questions.
     for word in ("đầu", "tiên", "dân"):
         assert search_terms(word)[0] not in vietnamese, word
     for word in ("của", "các", "là", "và"):
@@ -91,6 +91,6 @@ def test_vietnamese_text_also_gets_its_syllable_pairs_within_a_clause():
     assert search_terms("Thành phố Hồ Chí Minh", "en") == ["thanh", "pho", "ho", "chi", "minh"]
     decomposed = unicodedata.normalize("NFD", "Thành phố Hồ Chí Minh")
     assert search_terms(decomposed, "vi")[5:] == ["thanhpho", "phoho", "hochi", "chiminh"]
-    # The list's function phrases are function pairs; their syllables stay topic words.
+    # The list's function phrases are function pairs; a two-syllable word outside it is not.
     assert "thoigian" in stop_terms("vi") and "truoctien" in stop_terms("vi")
     assert "thanhpho" not in stop_terms("vi")
