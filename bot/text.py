@@ -33,6 +33,9 @@ STEM_CHARS = 6
 SYLLABIC = frozenset({"vi"})
 #: punctuation: syllables on either side of it are not paired
 _CLAUSE_BREAK = re.compile(r"[^\w\s]+")
+#: a decimal digit of another script than ASCII's: Arabic-Indic ٣, Persian ۳, Devanagari ३,
+#: Thai ๓, Bengali ৩, fullwidth ３, …
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 
 
 def clean(text: str | bytes) -> str:
@@ -109,14 +112,21 @@ def _fold(word: str) -> str:
                    if unicodedata.category(ch)[0] in "LNM")
 
 
+def ascii_digits(text: str) -> str:
+    """The text with every decimal digit written as an ASCII one ("١٩٩٥" → "1995")."""
+    return _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), text)
+
+
 def search_terms(text: str, language: str | None = None) -> list[str]:
     """The terms a text is indexed and searched by, in order, repeats kept.
 
     Chinese, Japanese, Korean and Thai (Lao, Myanmar, Khmer) runs become overlapping character
     pairs, since they are written without spaces between words; other words are case- and
     accent-folded and cut to STEM_CHARS. Text in a SYLLABIC `language` gets its neighbouring
-    syllables' pairs after its terms.
+    syllables' pairs after its terms. Digits of every script are searched as ASCII digits: an
+    Arabic question's "١٩٩٥" finds an English article's "1995".
     """
+    text = ascii_digits(text)
     terms: list[str] = []
     pos = 0
     for run in _CJK_RUN.finditer(text):
@@ -138,7 +148,7 @@ def syllable_pairs(text: str) -> list[str]:
     thanhpho, phoho, hochi, chiminh."""
     pairs = []
     # Composed first: a decomposed tone mark is not a word character, and would end a clause.
-    for clause in _CLAUSE_BREAK.split(unicodedata.normalize("NFC", text)):
+    for clause in _CLAUSE_BREAK.split(unicodedata.normalize("NFC", ascii_digits(text))):
         words = _alphabetic_terms(clause)
         pairs.extend(a + b for a, b in zip(words, words[1:]))
     return pairs

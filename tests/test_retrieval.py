@@ -300,6 +300,24 @@ def test_questions_in_other_scripts_find_the_english_article(english_sample, que
     assert heading in [h.passage.heading for h in hits], hits
 
 
+@pytest.mark.parametrize("question, digits, language, heading", [
+    ("هل يمكنني الإبلاغ عن غلاية تالفة بعد {} يومًا من التسليم؟", ("١٤", "14"), "ar",
+     "Damaged parcel"),
+    ("क्या मैं {} दिनों के भीतर धनवापसी ले सकता हूँ?", ("३०", "30"), "hi", "Request a refund"),
+    ("ขอคืนเงินภายใน {} วันได้ไหม", ("๓๐", "30"), "th", "Request a refund"),
+])
+def test_a_number_in_another_scripts_digits_is_the_articles_number(english_sample, question,
+                                                                   digits, language, heading):
+    """Written with Arabic-Indic, Devanagari or Thai digits, a question finds what it finds
+    with ASCII digits, with the same relevance: keywords and both models see one number."""
+    def found(text):
+        return [(h.passage.heading, round(h.relevance, 6))
+                for h in english_sample.search(text, language, 3)]
+    native, ascii = (found(question.format(d)) for d in digits)
+    assert native == ascii
+    assert heading in [h for h, _ in native], native
+
+
 def test_the_product_name_alone_does_not_make_a_question_answerable(english_sample):
     threshold = Config().retrieval.min_relevance
     # Every article names the product; a question about buying it on Amazon is not theirs.

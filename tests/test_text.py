@@ -7,7 +7,8 @@ import unicodedata
 
 import pytest
 
-from bot.text import function_words, search_terms, split_message, stop_terms
+from bot.text import (function_words, search_terms, split_message, stop_terms,
+                      syllable_pairs)
 
 
 def test_short_text_is_one_piece():
@@ -64,6 +65,17 @@ def test_search_terms_are_letters_digits_and_marks_only():
 
     assert search_terms("⑴ 手順 ⒈ Café") == ["1", "手順", "1", "cafe"]
     assert search_terms("पासवर्ड बदलें") == ["पासवर्", "बदलें"]  # vowel signs stay in the word
+
+
+def test_digits_of_every_script_are_searched_as_ascii_digits():
+    """Arabic-Indic, Persian, Devanagari, Thai (inside a Thai run, which is otherwise cut
+    into character pairs) and fullwidth digits are the number an article writes in ASCII."""
+    assert search_terms("خلال ١٤ يومًا") == ["خلال", "14", "يومًا"]
+    assert search_terms("۳۰ روز") == ["30", "روز"]
+    assert search_terms("३० दिन") == ["30", "दिन"]
+    assert search_terms("ภายใน๓๐วัน") == ["ภา", "าย", "ยใ", "ใน", "30", "วั", "ัน"]
+    assert search_terms("エラー４０４") == ["エラ", "ラー", "404"]
+    assert syllable_pairs("trong ٣٠ ngày") == ["trong30", "30ngay"]
 
 
 def test_stop_terms_are_single_function_words_not_the_words_of_listed_phrases():
