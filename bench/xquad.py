@@ -1,6 +1,7 @@
 """Multilingual retrieval quality on XQuAD: does a question find its own paragraph?
 
     .venv/bin/python bench/xquad.py [--languages ar,de,…] [--per-language 1190] [--json out.json]
+        [--with-numbers] [--own-digits]
 
 The 240 XQuAD paragraphs of a language become a knowledge folder (one file per paragraph);
 each question is searched the way babeldesk searches, and a hit@k is its own paragraph among
@@ -29,6 +30,8 @@ from bot.config import EmbeddingConfig
 from bot.language import LanguageDetector
 
 LANGUAGES = ["ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
+#: the digits a language's users may type instead of ASCII ones (--own-digits)
+OWN_DIGITS = {"ar": "٠١٢٣٤٥٦٧٨٩", "hi": "०१२३४५६७८९", "th": "๐๑๒๓๔๕๖๗๘๙"}
 MONOLINGUAL_TARGET = 0.97
 CROSS_LINGUAL_TARGET = 0.95
 WORK = ROOT / "data" / "bench" / "xquad"
@@ -102,6 +105,11 @@ def main() -> int:
                         help="retrieval.embedding.query_prefix for --embedding")
     parser.add_argument("--passage-prefix", default="passage: ",
                         help="retrieval.embedding.passage_prefix for --embedding")
+    parser.add_argument("--with-numbers", action="store_true",
+                        help="only the questions that contain a digit")
+    parser.add_argument("--own-digits", action="store_true",
+                        help="write the questions' digits in their script's own (Arabic-Indic, "
+                        "Devanagari, Thai), as users of those languages often type them")
     parser.add_argument("--cross-only", action="store_true",
                         help="questions against the English paragraphs only (no index of each "
                         "language's own paragraphs is built)")
@@ -128,6 +136,11 @@ def main() -> int:
     rows, results = [], {}
     for language in languages:
         paragraphs, questions = load(language)
+        if args.with_numbers:
+            questions = [(q, p) for q, p in questions if any(c.isdigit() for c in q)]
+        if args.own_digits and language in OWN_DIGITS:
+            digits = str.maketrans("0123456789", OWN_DIGITS[language])
+            questions = [(q.translate(digits), p) for q, p in questions]
         questions = questions[:args.per_language]
         base = None if args.cross_only and language != "en" else english \
             if language == "en" else open_index(language, paragraphs, detector, embedder, second,
