@@ -175,9 +175,9 @@ def cmd_model_pull(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
-    from .core import load_engine, open_knowledge
+    from .core import load_engine, open_knowledge, probe_model
     from .language import LanguageDetector
-    from .models import resolve_model
+    from .models import EMBEDDED, resolve_model
 
     ok = True
     print(f"config     ok: {config.origin}")
@@ -186,11 +186,20 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             engine = load_engine(config)
             engine.check()
             print(f"model      ok: {engine.name} at {engine.base_url}")
+        elif not args.load:
+            path = resolve_model(config.model, config.models_dir, download=False)
+            print(f"model      ok: {path} (not loaded: --no-load)")
         else:
             path = resolve_model(config.model, config.models_dir, download=False)
-            engine = load_engine(config) if args.load else None
-            detail = f", loads: {engine.name}, n_ctx {engine.n_ctx}" if engine else ""
-            print(f"model      ok: {path}{detail}")
+            path, probe = probe_model(config)
+            print(f"build      ok: llama-cpp-python {probe.llama_cpp_version}, llama.cpp "
+                  f"system info: {probe.system_info}")
+            engine = load_engine(config)
+            embedded = f"the embedded {EMBEDDED.name}, " if config.model.source == "embedded" \
+                else ""
+            print(f"model      ok: {path} ({embedded}quantisation "
+                  f"{probe.quantisation or 'not stated'}, GGUF metadata name "
+                  f"{probe.model_name!r}), loads, n_ctx {engine.n_ctx}")
     except BabeldeskError as exc:
         ok = False
         print(f"model      FAIL: {exc}")

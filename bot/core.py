@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from .config import Config, read_secret
@@ -16,6 +17,7 @@ from .knowledge import KnowledgeBase, SyncReport
 from .language import LanguageDetector
 from .models import Progress, resolve_model
 from .pipeline import Pipeline
+from .probe import Probe, check_model_runs
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,28 @@ def open_history(config: Config) -> History:
     return History(config.data_dir / "history.db")
 
 
+#: where `probe_model` remembers which model files run with which llama.cpp build on which CPU
+PROBE_FILE = "model-check.json"
+
+
+def probe_model(config: Config, progress: Progress | None = None) -> tuple[Path, Probe]:
+    """The configured GGUF (assembled or downloaded when needed), after one small generation
+    with it in a child process (once per model file, build and CPU): a llama.cpp build that
+    crashes on this CPU is a `BuildCrash` with the command that fixes it, not a segfault."""
+    cfg = config.model
+    path = resolve_model(cfg, config.models_dir, progress)
+    prepare_data_dir(config)
+    probe = check_model_runs(path, config.data_dir / PROBE_FILE, threads=cfg.threads,
+                             gpu_layers=cfg.gpu_layers, flash_attn=cfg.flash_attn)
+    return path, probe
+
+
 def load_engine(config: Config, progress: Progress | None = None) -> Engine:
     cfg = config.model
     if cfg.backend == "openai":
         return OpenAIEngine(cfg.base_url, cfg.name, read_secret(cfg.api_key_env or ""),
                             n_ctx=cfg.n_ctx, timeout=cfg.timeout, retries=cfg.retries)
-    path = resolve_model(cfg, config.models_dir, progress)
+    path, _ = probe_model(config, progress)
     log.info("loading model %s", path)
     return LlamaEngine(path, n_ctx=cfg.n_ctx, threads=cfg.threads, gpu_layers=cfg.gpu_layers,
                        chat_format=cfg.chat_format, cache_mb=cfg.cache_mb,

@@ -102,6 +102,10 @@ class GenerationStats:
 #: or no cache.
 ALIGN = 32
 
+#: llama-cpp-python versions babeldesk is tested with: the state cache reads its internals
+#: (`_ctx`, `_requires_eval`, `kv_cache_seq_rm`), which any release may change.
+TESTED_LLAMA_CPP = ("0.3.36",)
+
 
 def _relay(stream, text_of: Callable, stop: Callable[[], bool]) -> Iterator[str | None]:
     """Each chunk's text (None when it has none) until the stream ends or `stop()`; the
@@ -141,6 +145,10 @@ class LlamaEngine:
         except ImportError as exc:  # pragma: no cover - a broken install
             raise ModelError(f"llama-cpp-python is not installed or does not load: {exc}") from exc
         self._llama_cpp = llama_cpp
+        version = getattr(llama_cpp, "__version__", "?")
+        if version not in TESTED_LLAMA_CPP:
+            log.warning("llama-cpp-python %s is not a version babeldesk is tested with (%s): "
+                        "reinstall babeldesk to get it", version, ", ".join(TESTED_LLAMA_CPP))
         self.path = Path(path)
         self.n_ctx = n_ctx
         try:

@@ -50,6 +50,11 @@ def test_check_passes_on_a_good_setup_and_fails_on_a_broken_file(cli_config):
     result = babeldesk(cli_config, "check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "model      ok" in result.stdout and "knowledge  ok: 21 files" in result.stdout
+    # The build and the model as llama.cpp reads them: its CPU features, the quantisation.
+    build = next(line for line in result.stdout.splitlines() if line.startswith("build"))
+    assert build.startswith("build      ok: llama-cpp-python 0.3.36, llama.cpp system info: ")
+    assert "AVX" in build or "NEON" in build
+    assert "quantisation Q4_K_M, GGUF metadata name" in result.stdout
     (cli_config.knowledge.path / "broken.yaml").write_text("- question: [\n")
     result = babeldesk(cli_config, "check", "--no-load")
     assert result.returncode == 1
