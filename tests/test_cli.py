@@ -18,7 +18,8 @@ def babeldesk(config, *args, stdin=None, timeout=300):
 
 @pytest.fixture
 def cli_config(write_config, model_path):
-    return write_config(model={"source": "path", "path": str(model_path)})
+    # Short answers: these tests are about the command, not about what the model writes.
+    return write_config(model={"source": "path", "path": str(model_path), "max_tokens": 48})
 
 
 @pytest.mark.model
