@@ -45,7 +45,10 @@ class StatusServer:
         pipeline = self.pipeline
         body = {"status": self.state, "platforms": self.platforms,
                 "answers_in_progress": pipeline.in_progress if pipeline else 0,
-                "queue_length": pipeline.model.waiting if pipeline else 0}
+                "queue_length": pipeline.model.waiting if pipeline else 0,
+                # Answers go on while a file is slow to read; edits wait for it.
+                "knowledge": (pipeline.knowledge.stale() or "current") if pipeline
+                else "loading"}
         return web.json_response(body, status=200 if self.state == "serving" else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:

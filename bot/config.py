@@ -137,9 +137,13 @@ class KnowledgeConfig:
     watch: bool = True
     #: seconds between two looks at the folder
     watch_interval: float = 1.0
+    #: larger files are skipped (and listed by `babeldesk index`), never read
+    max_file_mb: float = 5.0
 
     def validate(self, key: str) -> None:
         check(self.path.is_dir(), f"{key}.path", f"no such folder: {self.path}")
+        check(0 < self.max_file_mb <= 1024, f"{key}.max_file_mb",
+              "must be more than 0 and at most 1024")
         check(self.chunk_chars >= 200, f"{key}.chunk_chars", "must be at least 200")
         check(0 < self.watch_interval <= 60, f"{key}.watch_interval",
               "must be between 0 and 60 seconds")

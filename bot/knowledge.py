@@ -14,6 +14,7 @@ import math
 import os
 import re
 import sqlite3
+import stat as stat_mode
 import threading
 import time
 from collections import Counter, defaultdict
@@ -36,6 +37,10 @@ from .text import (SYLLABIC, ascii_digits, clean, function_words, search_terms, 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".md", ".markdown", ".txt", ".yaml", ".yml")
+#: the largest knowledge file read (knowledge.max_file_mb): a help article is a few kB
+MAX_FILE_BYTES = 5 * 1024 * 1024
+#: seconds one file may take to read before /healthz calls the knowledge stale
+STUCK_SECONDS = 30.0
 #: bumped when parsing or the search terms change, so that an old index is rebuilt
 INDEX_VERSION = "8"
 #: candidates read from FTS5 before relevance is weighed
@@ -119,6 +124,47 @@ def _is_kana_particle(term: str) -> bool:
 
 class ParseError(Exception):
     """A knowledge file that cannot be read; the message says what is wrong."""
+
+
+class Refused(ParseError):
+    """A file in the knowledge folder that babeldesk never reads: a link that leads outside
+    the folder, a FIFO, device or socket, or a file over the size limit."""
+
+
+def read_knowledge_file(folder: Path, path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of `path`, a regular file whose real path lies inside `folder` (after every
+    symbolic link), of at most `limit` bytes; Refused otherwise.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO (whose read would
+    wait forever for a writer) or a file swapped for a link after the folder was listed is
+    refused, not read.
+    """
+    root = os.path.realpath(folder)
+    real = os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root:
+        raise Refused(f"a link to {real}, outside the knowledge folder: never read")
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | \
+        getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(real, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat_mode.S_ISREG(info.st_mode):
+            raise Refused("not a regular file (a FIFO, device or socket): never read")
+        if info.st_size > limit:
+            raise Refused(f"{info.st_size:,} bytes, more than knowledge.max_file_mb allows "
+                          f"({limit:,} bytes)")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:  # grew while being read
+            raise Refused(f"more than knowledge.max_file_mb allows ({limit:,} bytes)")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -388,8 +434,13 @@ class KnowledgeBase:
                  chunk_chars: int = 1200, embedder: Embedder | None = None,
                  embedding_id: str = "", second: Embedder | None = None,
                  by_sentence: bool = False, product: str = "",
-                 relevance: tuple[float, float] = E5_RELEVANCE):
+                 relevance: tuple[float, float] = E5_RELEVANCE,
+                 max_file_bytes: int = MAX_FILE_BYTES):
         self.folder = Path(folder)
+        #: knowledge.max_file_mb, in bytes
+        self.max_file_bytes = max_file_bytes
+        #: the file being read and since when (time.monotonic()), for `stale`
+        self._reading: tuple[str, float] | None = None
         self.detector = detector
         self.chunk_chars = chunk_chars
         #: None: keyword search only (retrieval.dense: false)
@@ -507,9 +558,10 @@ class KnowledgeBase:
                     continue
                 path = os.path.join(root, name)
                 try:
+                    # A link's target's size and time: an edit of the target is noticed.
                     st = os.stat(path)
                 except OSError:
-                    continue  # deleted between listing and stat
+                    continue  # deleted between listing and stat, or a dangling link
                 rel = os.path.relpath(path, self.folder).replace(os.sep, "/")
                 found[rel] = (st.st_size, st.st_mtime_ns)
         if not unreadable:
@@ -563,10 +615,14 @@ class KnowledgeBase:
                     self.db["files"].delete(path)
                     self._stats.pop(path, None)
                     report.removed.append(path)
-            for i, path in enumerate(todo):
-                self._sync_file(path, current[path], known.get(path), report)
-                if progress:
-                    progress(i + 1, len(todo))
+        # Files are read and parsed without the lock that every search needs: a slow disk
+        # slows the index's updates, never the answers.
+        for i, path in enumerate(todo):
+            parsed = self._parse(path, known.get(path), self._read(path))
+            with self._lock:
+                self._sync_file(path, current[path], known.get(path), report, parsed)
+            if progress:
+                progress(i + 1, len(todo))
         for path in report.removed:
             log.info("knowledge: removed %s", path)
         if self.embedder and (report.changed or full):
@@ -580,29 +636,63 @@ class KnowledgeBase:
             self._embed_everything = False
         return report
 
-    def _sync_file(self, path: str, stat: tuple[int, int], row: dict | None,
-                   report: SyncReport) -> None:
+    def _read(self, path: str) -> bytes | Refused | None:
+        """The file's bytes; Refused for a file never to be read; None when it cannot be
+        read now (deleted meanwhile, no permission)."""
+        self._reading = (path, time.monotonic())
         try:
-            raw = (self.folder / path).read_bytes()
+            return read_knowledge_file(self.folder, self.folder / path, self.max_file_bytes)
+        except Refused as exc:
+            return exc
         except OSError as exc:
-            log.warning("knowledge: cannot read %s: %s", path, exc)
-            return
+            log.warning("knowledge: cannot read %s: %s", self.folder / path,
+                        exc.strerror or exc)
+            return None
+        finally:
+            self._reading = None
+
+    def stale(self) -> str:
+        """Why the index may lag behind the folder ("" when it does not): a file that has
+        been read for more than STUCK_SECONDS (a hung network disk)."""
+        reading = self._reading
+        if reading and time.monotonic() - reading[1] > STUCK_SECONDS:
+            return (f"reading {reading[0]} for {time.monotonic() - reading[1]:.0f} s: "
+                    "edits are not being picked up")
+        return ""
+
+    def _parse(self, path: str, row: dict | None, raw: bytes | Refused | None
+               ) -> tuple[str, list[Passage], str | None] | None:
+        """The file's digest, passages and error (None: none), or None when the index has it
+        as it is (or it cannot be read now). No lock needed."""
+        if raw is None:
+            return None
+        if isinstance(raw, Refused):
+            log.warning("knowledge: skipped %s: %s", self.folder / path, raw)
+            return "", [], str(raw)
         digest = hashlib.sha256(raw).hexdigest()
-        self._stats[path] = stat
         if row and row["sha256"] == digest:
+            return digest, [], None
+        try:
+            return digest, parse_file(path, raw, self.detector, self.chunk_chars), None
+        except ParseError as exc:
+            log.warning("knowledge: skipped %s: %s", self.folder / path, exc)
+            return digest, [], str(exc)
+        except Exception as exc:  # a parser bug must not take the rest of the folder down
+            log.exception("knowledge: skipped %s", self.folder / path)
+            return digest, [], f"{type(exc).__name__}: {exc}"
+
+    def _sync_file(self, path: str, stat: tuple[int, int], row: dict | None,
+                   report: SyncReport, parsed: tuple[str, list[Passage], str | None] | None
+                   ) -> None:
+        if parsed is None:
+            return
+        digest, passages, error = parsed
+        self._stats[path] = stat
+        if row and row["sha256"] == digest and digest and error is None:
             self.db["files"].update(path, {"size": stat[0], "mtime_ns": stat[1]})
             report.unchanged += 1
             return
-        try:
-            passages = parse_file(path, raw, self.detector, self.chunk_chars)
-            error = None
-        except ParseError as exc:
-            passages, error = [], str(exc)
-            log.warning("knowledge: skipped %s: %s", self.folder / path, error)
-            report.failed[path] = error
-        except Exception as exc:  # a parser bug must not take the rest of the folder down
-            passages, error = [], f"{type(exc).__name__}: {exc}"
-            log.exception("knowledge: skipped %s", self.folder / path)
+        if error is not None:
             report.failed[path] = error
         with self.db.conn:
             self._recount(path, -1)
