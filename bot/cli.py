@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 import uuid
 from pathlib import Path
@@ -16,6 +17,10 @@ from .config import Config, load_config
 from .errors import BabeldeskError, ConfigError
 
 log = logging.getLogger("babeldesk")
+
+#: SQLite's words for a database file that cannot be written or opened
+STORAGE_ERRORS = ("readonly database", "unable to open database", "disk I/O error",
+                  "database or disk is full")
 
 COMMANDS = {
     "run": "answer on every chat platform whose credentials are set (Slack, Discord, HTTP) "
@@ -179,6 +184,9 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     from .language import LanguageDetector
     from .models import EMBEDDED, resolve_model
 
+    from .core import prepare_data_dir
+
+    prepare_data_dir(config)  # a data_dir that cannot be written is the config's one line
     ok = True
     print(f"config     ok: {config.origin}")
     try:
@@ -380,12 +388,24 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     run: Callable[[Config, argparse.Namespace], int] = args.run
+    config = None
     try:
         config = load_config(args.config)
         return run(config, args)
     except BabeldeskError as exc:
         print(f"babeldesk: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
+    except sqlite3.OperationalError as exc:
+        # A database file the data folder holds but this user cannot write (a volume
+        # restored as read-only, files owned by another user): the setting, not a bug.
+        if config is None or not any(words in str(exc) for words in STORAGE_ERRORS):
+            raise
+        error = ConfigError("data_dir", f"a database in {config.data_dir} cannot be written: "
+                                        f"{exc} (check its files' permissions and owner; in a "
+                                        "container: is the data volume writable by the "
+                                        "babeldesk user?)")
+        print(f"babeldesk: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -557,7 +557,9 @@ def load_config(path: str | Path | None = None) -> Config:
     if not path.is_file():
         raise ConfigError("", f"no config file at {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -566,6 +568,25 @@ def load_config(path: str | Path | None = None) -> Config:
     except UnicodeDecodeError:
         raise ConfigError("", f"{path} is not UTF-8 text") from None
     return make_config(data, base=path.resolve().parent, origin=path.resolve())
+
+
+def _refuse_duplicate_keys(node: yaml.Node | None, key: str = "") -> None:
+    """A key given twice in one mapping is an error naming it: YAML loaders keep the last
+    one silently, so an edit lower in the file would undo one above it unseen."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for name_node, value in node.value:
+            name = name_node.value if isinstance(name_node, yaml.ScalarNode) else None
+            dotted = f"{key}.{name}" if key else str(name)
+            if name is not None and name in seen:
+                raise ConfigError(dotted, f"given twice (lines {seen[name]} and "
+                                          f"{name_node.start_mark.line + 1}); keep one")
+            if name is not None:
+                seen[name] = name_node.start_mark.line + 1
+            _refuse_duplicate_keys(value, dotted)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{key}[{i}]")
 
 
 def make_config(data: Any, base: Path, origin: Path | None = None) -> Config:

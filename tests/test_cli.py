@@ -140,3 +140,31 @@ def test_a_data_dir_that_cannot_be_written_is_one_clear_line(write_config, tmp_p
     assert result.stderr.strip() == (
         f"babeldesk: config: data_dir: cannot write to {blocker / 'data'}: Not a directory "
         "(in a container: is the data volume mounted and writable by the babeldesk user?)")
+
+
+def test_check_with_a_data_dir_under_a_file_is_one_line(write_config, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    config = write_config(data_dir=str(blocker / "data"))
+    for command in (["check"], ["check", "--no-load"]):
+        result = babeldesk(config, *command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"babeldesk: config: data_dir: cannot write to {blocker / 'data'}: Not a directory "
+            "(in a container: is the data volume mounted and writable by the babeldesk user?)"]
+
+
+def test_a_database_that_cannot_be_written_is_one_line(config):
+    """chattr +i: no process may write the file, root included (chmod does not stop root)."""
+    database = config.data_dir / "knowledge.db"
+    if subprocess.run(["chattr", "+i", str(database)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        result = babeldesk(config, "index")
+    finally:
+        subprocess.run(["chattr", "-i", str(database)], check=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"babeldesk: config: data_dir: a database in {config.data_dir} cannot be written: "
+        "attempt to write a readonly database (check its files' permissions and owner; in a "
+        "container: is the data volume writable by the babeldesk user?)"]

@@ -149,3 +149,24 @@ def test_unquoted_discord_ids_are_read_as_ids(tmp_path):
     config = load_config(path)
     assert config.adapters.discord.support_channels == ["123456789012345678"]
     assert config.adapters.discord.handoff_role == "223456789012345678"
+
+
+def test_a_key_given_twice_is_an_error_naming_it(tmp_path):
+    (tmp_path / "knowledge").mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text("model:\n  max_tokens: 200\n  temperature: 0.1\n  max_tokens: 900\n"
+                    "retrieval:\n  top_k: 3\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "--config", str(path), "check",
+                             "--no-load"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "babeldesk: config: model.max_tokens: given twice (lines 2 and 4); keep one"]
+    path.write_text("texts:\n  en: {handoff: a}\n  en: {handoff: b}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="given twice") as caught:
+        load_config(path)
+    assert caught.value.key == "texts.en"
+    # The same key in different mappings is no duplicate.
+    path.write_text("model:\n  max_tokens: 200\nprompt:\n  history_tokens: 200\n"
+                    "adapters:\n  slack: {enabled: false}\n  discord: {enabled: false}\n",
+                    encoding="utf-8")
+    assert load_config(path).model.max_tokens == 200
