@@ -21,6 +21,7 @@ from typing import AsyncIterator, Callable, Iterator, Protocol
 import numpy as np
 
 from .errors import ModelError
+from .markup import KNOWN_MARKUP, Markup
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,8 @@ class LlamaEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"cannot load the model {self.path}: {exc}") from exc
         self.name = self.llm.metadata.get("general.name", self.path.stem)
+        #: this model's control tokens, as typed text, defused in every message
+        self.markup = Markup([*self._control_tokens(), *KNOWN_MARKUP])
         self._tokenizer_lock = threading.Lock()
         # Formatting the prompt here, with the GGUF's own template exactly as llama-cpp-python
         # does, gives the prompt's tokens before generation: needed to pick a saved state.
@@ -179,10 +182,24 @@ class LlamaEngine:
         #: each conversation's last prompt, for the statistics
         self._prompts: OrderedDict[str, np.ndarray] = OrderedDict()
 
+    def _control_tokens(self) -> list[str]:
+        """The texts of the vocabulary's control and added tokens (`<|im_start|>`, …)."""
+        llama_cpp = self._llama_cpp
+        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        return [llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8", "replace")
+                for token in range(llama_cpp.llama_vocab_n_tokens(vocab))
+                if llama_cpp.llama_vocab_get_attr(vocab, token) & special]
+
     def count_tokens(self, text: str) -> int:
         with self._tokenizer_lock:
             return len(self.llm.tokenize(text.encode("utf-8", errors="replace"),
                                          add_bos=False, special=False))
+
+    def prompt_tokens(self, messages: list[dict]) -> list[int]:
+        """The tokens the model reads for `messages`: the template's markup as control
+        tokens, the messages' own text never (see bot/markup.py)."""
+        return self._tokens(self._formatters[0](messages=self.markup.messages(messages)).prompt)
 
     def _tokens(self, text: str) -> list[int]:
         with self._tokenizer_lock:
@@ -190,6 +207,7 @@ class LlamaEngine:
 
     def generate(self, messages: list[dict], max_tokens: int, temperature: float,
                  stop: Callable[[], bool], conversation: str | None = None) -> Iterator[str]:
+        messages = self.markup.messages(messages)
         if self._formatters is None:
             yield from self._generate_with_handler(messages, max_tokens, temperature, stop)
             return
@@ -327,6 +345,8 @@ class OpenAIEngine:
         self._openai = openai
         self.n_ctx = n_ctx
         self.name = model
+        #: the server's vocabulary is unknown: the common templates' markup is defused
+        self.markup = Markup()
         self.base_url = base_url
         # The client retries connection errors, timeouts, 429 and 5xx with backoff, and
         # honours Retry-After.
@@ -358,7 +378,7 @@ class OpenAIEngine:
         # The server keeps its own prefix cache (vLLM, llama-server): nothing to do here.
         try:
             stream = self.client.chat.completions.create(
-                model=self.name, messages=messages, max_tokens=max_tokens,
+                model=self.name, messages=self.markup.messages(messages), max_tokens=max_tokens,
                 temperature=temperature, stream=True)
         except self._openai.APIStatusError as exc:
             raise ModelError(f"the model server answered {exc.status_code}: {exc.message}"
