@@ -49,3 +49,14 @@ def test_every_command_is_in_the_readme():
 def test_readme_gives_the_two_setup_commands_and_ci_runs_the_test_one():
     assert "./scripts/chat" in README and "./scripts/test" in README
     assert "./scripts/test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_variable_the_set_up_scripts_read_is_in_the_readme():
+    import re
+
+    names = set()
+    for script in ("bootstrap", "chat", "test"):
+        names |= set(re.findall(r"\b(BABELDESK_[A-Z_]+)", (ROOT / "scripts" / script).read_text()))
+    assert "BABELDESK_NATIVE_BUILD" in names
+    for name in names:
+        assert f"`{name}" in README, f"README does not document {name}"
