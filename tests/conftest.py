@@ -22,6 +22,11 @@ from bot.models import assemble_embedded
 from helpers import ROOT
 
 
+#: the longest answer in the tests' configs (the shipped default is 320): the real model's
+#: answers are most of the suite's time
+ANSWER_TOKENS = 64
+
+
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory) -> Path:
     """The embedded GGUF, assembled and verified once per test run."""
@@ -30,7 +35,8 @@ def model_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine(model_path) -> LlamaEngine:
-    """The real model, loaded once and shared (cores in tests take turns with it)."""
+    """The real model, loaded once and shared (cores in tests take turns with it). It has
+    no state cache: test_cache.py puts one in for its tests, and takes it out again."""
     return LlamaEngine(model_path, n_ctx=4096)
 
 
@@ -67,9 +73,11 @@ def write_config(tmp_path, knowledge_dir, sample_index):
     shutil.copyfile(sample_index, tmp_path / "data" / "knowledge.db")
 
     def write(extra: dict | None = None, **sections):
+        # Answers of at most ANSWER_TOKENS tokens: enough to tell their language and what
+        # they say; a test that needs longer ones asks for them.
         data = {"data_dir": "data", "knowledge": {"path": str(knowledge_dir),
                                                   "watch_interval": 0.2},
-                "server": {"port": 0}}
+                "server": {"port": 0}, "model": {"max_tokens": ANSWER_TOKENS}}
         for key, value in {**(extra or {}), **sections}.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}

@@ -640,6 +640,19 @@ class FakeDiscord:
             await asyncio.sleep(0.01)
         return result
 
+    async def wait_until_read(self, timeout: float = 10.0) -> None:
+        """Wait until the client has read every dispatch sent so far: ask it for a heartbeat
+        (op 1), whose `d` is the last sequence number it read. discord.py reads the gateway
+        in order and starts an event's handlers as it reads the event, so by then the
+        handlers of every earlier dispatch have started."""
+        conn = self.connection
+        if conn is None or not conn.live:
+            raise RuntimeError("no live gateway connection")
+        seq, seen = self.seq, len(conn.received)
+        await self._send(conn, {"t": None, "s": None, "op": 1, "d": None})
+        await self.wait_for(lambda: any(p.get("op") == 1 and (p.get("d") or 0) >= seq
+                                        for p in conn.received[seen:]), timeout)
+
     async def wait_for_identify(self, count: int = 1, timeout: float = 10.0) -> dict:
         await self.wait_for(lambda: len(self.identifies) >= count, timeout)
         return self.identifies[count - 1]

@@ -15,8 +15,9 @@ def message(text, channel="C1", thread="", platform="test", workspace="T1", auth
                    author=author, text=text)
 
 
-def wait_until(condition, timeout: float = 10.0, step: float = 0.05) -> bool:
-    """Poll until `condition()` holds; the timeout is generous because CI machines are shared."""
+def wait_until(condition, timeout: float = 120.0, step: float = 0.05) -> bool:
+    """Poll until `condition()` holds; the timeout is generous because CI machines are shared
+    (a deadline, not an expectation: an idle machine passes at once)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -25,7 +25,7 @@ class RecordingEngine:
         return len(text.split())
 
     def generate(self, messages, max_tokens, temperature, stop, conversation=None):
-        self.gate.wait(5)
+        self.gate.wait(60)  # a deadline: the test opens the gate once its jobs are queued
         name = messages[-1]["content"]
         self.order.append(name)
         if name == self.fail_on:
@@ -48,7 +48,10 @@ async def test_conversations_take_turns_and_none_is_dropped():
     tasks = []
     for conversation, name in jobs:
         tasks.append(asyncio.create_task(collect(queue, conversation, name)))
-        await asyncio.sleep(0.01)  # arrive in this order
+        # They arrive in this order, each queued before the next, the first one running by
+        # the time the second comes.
+        while queue.pending < len(tasks) or (len(tasks) == 1 and queue.waiting):
+            await asyncio.sleep(0.001)
     engine.gate.set()
     results = await asyncio.gather(*tasks)
     queue.close()

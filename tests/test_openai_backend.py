@@ -114,6 +114,7 @@ class FlakyServer:
 
     def __init__(self, mode: str):
         self.mode = mode
+        self.stopping = asyncio.Event()
         self.requests = 0
         self.in_flight = 0
         self.most_in_flight = 0
@@ -135,8 +136,9 @@ class FlakyServer:
     async def complete(self, request):
         self.requests += 1
         body = await request.json()
-        if self.mode == "hang":
-            await asyncio.sleep(30)
+        if self.mode == "hang":  # until the test is over
+            await self.stopping.wait()
+            return web.Response(status=503)
         if self.mode == "rate-limited" and self.requests == 1:
             return web.json_response({"error": {"message": "slow down", "type": "rate_limit"}},
                                      status=429, headers={"Retry-After": "1"})
@@ -155,6 +157,7 @@ class FlakyServer:
         return response
 
     async def stop(self):
+        self.stopping.set()
         await self.runner.cleanup()
 
 

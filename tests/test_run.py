@@ -17,6 +17,16 @@ from fake_slack import FakeSlack, app_mention, envelope
 
 pytestmark = pytest.mark.model
 
+#: deadlines, not expectations: each test starts babeldesk, which loads the real model and
+#: answers with it; a loaded machine is slow, and an idle one passes at once
+MODEL_WAIT = 600
+#: for a stop once nothing is being answered any more
+STOP_WAIT = 120
+
+
+def client() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=MODEL_WAIT))
+
 
 async def start_run(config, env):
     return await asyncio.create_subprocess_exec(
@@ -33,12 +43,13 @@ async def test_run_answers_on_slack_and_stops_on_sigterm(write_config, model_pat
     process = await start_run(config, {"SLACK_BOT_TOKEN": "xoxb-run",
                                        "SLACK_APP_TOKEN": "xapp-run"})
     try:
-        await fake.wait_for_socket(timeout=120)
+        await fake.wait_for_socket(timeout=MODEL_WAIT)
         await fake.push(envelope(app_mention("How do I reset my password?")))
         await fake.wait_for(lambda: any(c.params.get("blocks")
-                                        for c in fake.calls_to("chat.update")))
+                                        for c in fake.calls_to("chat.update")),
+                            timeout=MODEL_WAIT)
         process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        _, stderr = await asyncio.wait_for(process.communicate(), STOP_WAIT)
         assert process.returncode == 0, stderr.decode()
         assert "babeldesk: slack: connected" in stderr.decode()
         # Discord has no token here: one line, and Slack still ran.
@@ -53,7 +64,7 @@ async def test_run_answers_on_slack_and_stops_on_sigterm(write_config, model_pat
 async def test_run_without_tokens_says_so_in_one_line(write_config, model_path):
     config = write_config(model={"source": "path", "path": str(model_path)})
     process = await start_run(config, {})
-    _, stderr = await asyncio.wait_for(process.communicate(), 120)
+    _, stderr = await asyncio.wait_for(process.communicate(), MODEL_WAIT)
     lines = stderr.decode().strip().splitlines()
     assert process.returncode == 1
     assert lines[0].startswith("babeldesk: health on http://127.0.0.1:")
@@ -72,7 +83,7 @@ async def test_run_with_a_rejected_token_says_so_in_one_line(write_config, model
     try:
         process = await start_run(config, {"SLACK_BOT_TOKEN": "xoxb-old",
                                            "SLACK_APP_TOKEN": "xapp-run"})
-        _, stderr = await asyncio.wait_for(process.communicate(), 120)
+        _, stderr = await asyncio.wait_for(process.communicate(), MODEL_WAIT)
     finally:
         await fake.stop()
     assert process.returncode == 1
@@ -100,14 +111,14 @@ async def start_http_run(write_config, model_path, grace: float = 20.0, max_toke
     health = None
     seen = []
     while True:
-        line = (await asyncio.wait_for(process.stderr.readline(), 120)).decode()
+        line = (await asyncio.wait_for(process.stderr.readline(), MODEL_WAIT)).decode()
         assert line, "babeldesk run ended early:\n" + "".join(seen)
         seen.append(line)
         found = re.search(r"health on (http://\S+/healthz)", line)
         if found:
             health = found.group(1)
             # Up before the model is loaded, saying it is not ready yet.
-            async with aiohttp.ClientSession() as session:
+            async with client() as session:
                 async with session.get(health) as response:
                     starting = (response.status, (await response.json())["status"])
         if "babeldesk: http: connected" in line:
@@ -118,7 +129,7 @@ async def test_run_serves_health_metrics_and_http_answers(write_config, model_pa
     process, health, api, starting = await start_http_run(write_config, model_path)
     try:
         assert starting == (503, "starting")
-        async with aiohttp.ClientSession() as session:
+        async with client() as session:
             async with session.get(health) as response:
                 assert response.status == 200
                 status = await response.json()
@@ -142,7 +153,7 @@ async def test_run_serves_health_metrics_and_http_answers(write_config, model_pa
         assert rate and float(rate.group(1)) > 0
         assert "babeldesk_queue_length 0.0" in metrics
         process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        _, stderr = await asyncio.wait_for(process.communicate(), STOP_WAIT)
         assert process.returncode == 0
         assert stderr.decode().rstrip().endswith("babeldesk: stopped")
     finally:
@@ -166,22 +177,30 @@ async def read_final(response) -> dict:
     return lines[-1]
 
 
+async def health_once_signalled(session, health) -> tuple[int, str]:
+    """The health check's answer once babeldesk has taken in the SIGTERM sent to it."""
+    deadline = asyncio.get_running_loop().time() + STOP_WAIT
+    while True:
+        async with session.get(health) as probe:
+            status = (probe.status, (await probe.json())["status"])
+        if status != (200, "serving") or asyncio.get_running_loop().time() > deadline:
+            return status
+        await asyncio.sleep(0.05)
+
+
 async def test_sigterm_lets_the_answer_in_progress_finish(write_config, model_path):
     process, health, api, _ = await start_http_run(write_config, model_path, grace=300,
                                                 max_tokens=120)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with client() as session:
             response = await stream_until_first_delta(session, api)
             process.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.3)
-            async with session.get(health) as probe:
-                # Orchestrators see the replica going away while it still finishes the answer.
-                assert probe.status == 503
-                assert (await probe.json())["status"] == "stopping"
+            # Orchestrators see the replica going away while it still finishes the answer.
+            assert await health_once_signalled(session, health) == (503, "stopping")
             final = await read_final(response)
         assert final["kind"] == "answer"
         assert "restarting" not in final["text"]
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        _, stderr = await asyncio.wait_for(process.communicate(), STOP_WAIT)
         assert process.returncode == 0
         assert "babeldesk: stopping: finishing 1 answers in progress" in stderr.decode()
     finally:
@@ -194,14 +213,14 @@ async def test_sigterm_past_the_grace_period_cuts_the_answer_with_a_notice(write
     process, health, api, _ = await start_http_run(write_config, model_path, grace=0,
                                                 max_tokens=120)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with client() as session:
             response = await stream_until_first_delta(session, api)
             process.send_signal(signal.SIGTERM)
             final = await read_final(response)
         assert final["kind"] == "interrupted"
         assert final["text"].endswith("(babeldesk is restarting, so this answer was cut short. "
                                       "Please ask again in a minute.)")
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        _, stderr = await asyncio.wait_for(process.communicate(), STOP_WAIT)
         assert process.returncode == 0
         assert "babeldesk: 1 answers were cut short" in stderr.decode()
     finally:

@@ -1,0 +1,123 @@
+"""A stand-in model for the platform tests: it answers at once, from the prompt it is given.
+
+`ScriptedEngine` implements the `Engine` protocol of bot/engine.py, as test_engine.py's
+RecordingEngine does. Its answer is the text of a help-centre passage in the prompt (see
+`Pipeline.build_prompt`): the first one from the asked language's folder, else the first
+one. So the answer is grounded and in the passage's language, as the pipeline's language
+check expects, and the platform tests that use it do not depend on how fast a model writes.
+What only a real model can show (that it answers in the question's language, that its states
+are reused) is tested with the real one: test_pipeline.py, test_cache.py, test_run.py, and a
+real-model test in test_slack.py and test_discord.py.
+
+For the tests of streamed edits (adapters edit at most once per second), `hold` makes the
+answers wait for an event of the test's choosing, such as the fake platform having received
+the first edit, instead of racing the clock.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from bot.texts import LANGUAGE_NAMES
+
+PASSAGES = "Help-centre passages:\n\n"
+QUESTION = "\n\nQuestion: "
+#: what the pipeline adds to the question (and, for a second attempt, instead of it)
+ASKED = re.compile(r"\((?:Answer in|Write the whole answer in) (.+?)(?: only,[^)]*)?\.\)\s*$")
+#: one piece of the answer: a word with the spaces after it, as a model's tokens come
+PIECE = re.compile(r"\S+\s*")
+
+
+@dataclass
+class Hold:
+    until: Callable[[], bool]
+    after: int
+    pace: float | None
+    timeout: float
+
+
+def answer_for(messages: list[dict]) -> str:
+    """The text of the passage the stand-in answers with ("" when the prompt has none)."""
+    content = messages[-1]["content"]
+    if not content.startswith(PASSAGES) or QUESTION not in content:
+        return ""
+    body, question = content[len(PASSAGES):].rsplit(QUESTION, 1)
+    blocks = re.split(r"\n\n(?=\[\d+\] )", body)
+    passages = []
+    for block in blocks:
+        label, _, text = block.partition("\n")
+        passages.append((re.sub(r"^\[\d+\] ", "", label), text.strip()))
+    asked = ASKED.search(question)
+    codes = [code for code, name in LANGUAGE_NAMES.items()
+             if asked and name == asked.group(1)]
+    for label, text in passages:
+        if codes and label.startswith(f"{codes[0]}/"):
+            return text
+    return passages[0][1] if passages else ""
+
+
+class ScriptedEngine:
+    """Answers with a passage from the prompt, piece by piece (see the module's docstring)."""
+
+    n_ctx = 4096
+
+    def __init__(self) -> None:
+        #: (conversation, messages) of every generation, in order
+        self.calls: list[tuple[str | None, list[dict]]] = []
+        #: for each held answer: whether its event came before the answer ran out
+        self.released: list[bool] = []
+        self._hold: Hold | None = None
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        # As OpenAIEngine counts: three UTF-8 bytes a token never under-counts.
+        return -(-len(text.encode("utf-8", errors="replace")) // 3)
+
+    def hold(self, until: Callable[[], bool], after: int = 3, pace: float | None = None,
+             timeout: float = 600.0) -> None:
+        """Hold every following answer after its first `after` pieces until `until()` holds.
+
+        With `pace`, the held answer goes on one piece every `pace` seconds meanwhile (a slow
+        model: the adapter sees text arriving and edits its message), and the rest comes at
+        once when `until()` holds; without, nothing comes until then (at most `timeout`
+        seconds)."""
+        with self._lock:
+            self._hold = Hold(until, after, pace, timeout)
+
+    def release(self) -> None:
+        with self._lock:
+            self._hold = None
+
+    def generate(self, messages, max_tokens, temperature, stop, conversation=None):
+        self.calls.append((conversation, messages))
+        pieces = PIECE.findall(answer_for(messages))[:max_tokens]
+        with self._lock:
+            hold = self._hold
+        for i, piece in enumerate(pieces):
+            if stop():
+                return
+            if hold is not None and i >= hold.after:
+                if hold.pace is None:
+                    self.released.append(self._wait(hold))
+                    hold = None
+                elif hold.until():
+                    self.released.append(True)
+                    hold = None
+                else:
+                    time.sleep(hold.pace)
+            yield piece
+        if hold is not None and len(pieces) > hold.after:
+            self.released.append(False)  # the answer ran out before the event came
+
+    @staticmethod
+    def _wait(hold: Hold) -> bool:
+        deadline = time.monotonic() + hold.timeout
+        while not hold.until():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
