@@ -198,11 +198,10 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             path = resolve_model(config.model, config.models_dir, download=False)
             print(f"model      ok: {path} (not loaded: --no-load)")
         else:
-            path = resolve_model(config.model, config.models_dir, download=False)
-            path, probe = probe_model(config)
+            path, probe = probe_model(config, download=False)
             print(f"build      ok: llama-cpp-python {probe.llama_cpp_version}, llama.cpp "
                   f"system info: {probe.system_info}")
-            engine = load_engine(config)
+            engine = load_engine(config, model=path)
             embedded = f"the embedded {EMBEDDED.name}, " if config.model.source == "embedded" \
                 else ""
             print(f"model      ok: {path} ({embedded}quantisation "

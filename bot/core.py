@@ -62,24 +62,27 @@ def open_history(config: Config) -> History:
 PROBE_FILE = "model-check.json"
 
 
-def probe_model(config: Config, progress: Progress | None = None) -> tuple[Path, Probe]:
+def probe_model(config: Config, progress: Progress | None = None,
+                download: bool = True) -> tuple[Path, Probe]:
     """The configured GGUF (assembled or downloaded when needed), after one small generation
     with it in a child process (once per model file, build and CPU): a llama.cpp build that
     crashes on this CPU is a `BuildCrash` with the command that fixes it, not a segfault."""
     cfg = config.model
-    path = resolve_model(cfg, config.models_dir, progress)
+    path = resolve_model(cfg, config.models_dir, progress, download=download)
     prepare_data_dir(config)
     probe = check_model_runs(path, config.data_dir / PROBE_FILE, threads=cfg.threads,
                              gpu_layers=cfg.gpu_layers, flash_attn=cfg.flash_attn)
     return path, probe
 
 
-def load_engine(config: Config, progress: Progress | None = None) -> Engine:
+def load_engine(config: Config, progress: Progress | None = None,
+                model: Path | None = None) -> Engine:
+    """The configured model, ready to generate; `model`: the GGUF `probe_model` gave."""
     cfg = config.model
     if cfg.backend == "openai":
         return OpenAIEngine(cfg.base_url, cfg.name, read_secret(cfg.api_key_env or ""),
                             n_ctx=cfg.n_ctx, timeout=cfg.timeout, retries=cfg.retries)
-    path, _ = probe_model(config, progress)
+    path = model or probe_model(config, progress)[0]
     log.info("loading model %s", path)
     return LlamaEngine(path, n_ctx=cfg.n_ctx, threads=cfg.threads, gpu_layers=cfg.gpu_layers,
                        chat_format=cfg.chat_format, cache_mb=cfg.cache_mb,

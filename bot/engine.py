@@ -199,7 +199,12 @@ class LlamaEngine:
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         """The tokens the model reads for `messages`: the template's markup as control
         tokens, the messages' own text never (see bot/markup.py)."""
-        return self._tokens(self._formatters[0](messages=self.markup.messages(messages)).prompt)
+        return self._format(messages)[1]
+
+    def _format(self, messages: list[dict]):
+        """The formatted prompt (with its stop words) and its tokens."""
+        formatted = self._formatters[0](messages=self.markup.messages(messages))
+        return formatted, self._tokens(formatted.prompt)
 
     def _tokens(self, text: str) -> list[int]:
         with self._tokenizer_lock:
@@ -207,12 +212,11 @@ class LlamaEngine:
 
     def generate(self, messages: list[dict], max_tokens: int, temperature: float,
                  stop: Callable[[], bool], conversation: str | None = None) -> Iterator[str]:
-        messages = self.markup.messages(messages)
         if self._formatters is None:
-            yield from self._generate_with_handler(messages, max_tokens, temperature, stop)
+            yield from self._generate_with_handler(self.markup.messages(messages), max_tokens,
+                                                   temperature, stop)
             return
-        formatted = self._formatters[0](messages=messages)
-        tokens = self._tokens(formatted.prompt)
+        formatted, tokens = self._format(messages)
         previous = self._prompts.pop(conversation, None) if conversation else None
         stats = GenerationStats(prompt_tokens=len(tokens), new_tokens=len(tokens) - (
             common_prefix(previous, tokens) if previous is not None else 0))

@@ -12,6 +12,7 @@ import discord.http
 import pytest
 import yaml
 import yarl
+from engines import ScriptedEngine
 from fake_discord import FakeDiscord
 
 from bot.config import load_config
@@ -38,6 +39,12 @@ def engine(model_path) -> LlamaEngine:
     """The real model, loaded once and shared (cores in tests take turns with it). It has
     no state cache: test_cache.py puts one in for its tests, and takes it out again."""
     return LlamaEngine(model_path, n_ctx=4096)
+
+
+@pytest.fixture
+def scripted() -> ScriptedEngine:
+    """The stand-in model of the platform tests (tests/engines.py)."""
+    return ScriptedEngine()
 
 
 @pytest.fixture

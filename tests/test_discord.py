@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 
 import pytest
-from engines import ScriptedEngine
 from fake_discord import (BOT_ID, CUSTOMER, DM_CHANNEL, GENERAL, GUILD, OTHER_BOT, SUPPORT,
                           SUPPORT_ROLE, action_row, button, interaction_create, mention,
                           message_create)
@@ -30,11 +29,6 @@ def open_discord_core(write_config, engine, max_tokens):
     config = write_config(model={"max_tokens": max_tokens}, adapters={"discord": {
         "support_channels": [str(SUPPORT)], "handoff_role": str(SUPPORT_ROLE)}})
     return open_core(config, engine=engine, watch=False)
-
-
-@pytest.fixture
-def scripted():
-    return ScriptedEngine()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def test_the_check_runs_once_per_model_build_and_settings(model_path, tmp_path):
 
 def test_a_model_llama_cpp_refuses_is_a_model_error_not_a_crash(tmp_path):
     broken = tmp_path / "broken.gguf"
-    broken.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + os.urandom(4096))
+    broken.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + random.Random(7).randbytes(4096))
     with pytest.raises(ModelError, match=f"cannot load the model {broken}") as caught:
         check_model_runs(broken, tmp_path / "model-check.json")
     assert not isinstance(caught.value, BuildCrash)

@@ -12,7 +12,6 @@ import time
 
 import aiohttp
 import pytest
-from engines import ScriptedEngine
 from fake_slack import (BOT_USER, FakeSlack, app_mention, block_action, bot_message,
                         envelope, im_message, message_changed, message_event)
 from slack_sdk.signature import SignatureVerifier
@@ -39,11 +38,6 @@ def open_slack_core(write_config, engine, max_tokens):
     config = write_config(model={"max_tokens": max_tokens}, adapters={"slack": {
         "support_channels": [SUPPORT], "handoff_mention": MENTION}})
     return open_core(config, engine=engine, watch=False)
-
-
-@pytest.fixture
-def scripted():
-    return ScriptedEngine()
 
 
 @pytest.fixture
