@@ -61,11 +61,12 @@ class Handlers:
             await asyncio.wait(pending, timeout=timeout)
 
 
-async def listen(app: web.Application, host: str, port: int, key: str
-                 ) -> tuple[web.AppRunner, int]:
+async def listen(app: web.Application, host: str, port: int, key: str,
+                 handler_cancellation: bool = False) -> tuple[web.AppRunner, int]:
     """Serve `app` on host:port (0: any free port); AdapterError naming `key` when the
-    address is taken. Returns the runner and the port."""
-    runner = web.AppRunner(app, access_log=None)
+    address is taken. Returns the runner and the port. `handler_cancellation`: a request's
+    handler is cancelled when its client disconnects."""
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=handler_cancellation)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

@@ -7,39 +7,121 @@ POST /v1/messages  {"text": "...", "conversation": "c1", "author": "u1", "stream
   answer as the last line.
 POST /v1/feedback  {"turn_id": 12, "value": 1 or -1, "author": "u1"}
 
-When the environment variable named by `adapters.http.token_env` is set, every request needs
-`Authorization: Bearer <its value>`.
+Every client has its own token (`Authorization: Bearer <token>`; the variable named by
+`adapters.http.token_env` holds them, comma-separated). Tokens are required unless the API
+listens on a loopback address only. A client sees only its own conversations: they are kept
+under the token, so two clients that both say "conversation": "c1" never share one, and
+feedback is taken only on the client's own answers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import math
+import time
 import uuid
 
 from aiohttp import web
 
 from bot.config import Config, HttpConfig, read_secret
+from bot.errors import AdapterError
+from bot.history import ConversationKey
 from bot.message import Answer, Message
 from bot.pipeline import Pipeline
 
-from . import Handlers, listen, stop_listening
+from . import Handlers, listen
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+#: characters of a conversation or author id
+MAX_ID_CHARS = 200
+#: SQLite's largest integer: a larger turn id is no answer's
+MAX_TURN_ID = 2**63 - 1
+#: seconds an answer is assumed to take before the first one was timed (for Retry-After)
+FIRST_ESTIMATE = 10.0
+#: the caller's client name, set by the guard
+CLIENT = web.RequestKey("client", str)
+
+
+class Problem(Exception):
+    """A request refused with a JSON {"error": ...} and this status."""
+
+    def __init__(self, status: int, text: str, retry_after: float | None = None):
+        super().__init__(text)
+        self.status, self.text = status, text
+        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} \
+            if retry_after is not None else {}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach an address (a name other than localhost: no)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_tokens(value: str | None) -> list[str]:
+    """The clients' tokens in the variable's value: comma- or space-separated."""
+    return [t for t in (value or "").replace(",", " ").split() if t]
+
+
+def client_of(token: str) -> str:
+    """The name a client's conversations are kept under: its token's digest, never the
+    token itself (history.db may be read by more people than the environment)."""
+    return "t" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+class RateLimit:
+    """At most `per_minute` questions from one client in any 60 seconds."""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self._times: dict[str, collections.deque[float]] = {}
+
+    def wait(self, client: str, now: float) -> float:
+        """Seconds until `client` may ask again; 0 when it may now."""
+        if not self.per_minute:
+            return 0.0
+        times = self._times.get(client)
+        if times is None:
+            if len(self._times) > 10000:  # forget clients quiet for a minute
+                self._times = {k: v for k, v in self._times.items() if v and v[-1] > now - 60}
+            times = self._times[client] = collections.deque()
+        while times and times[0] <= now - 60:
+            times.popleft()
+        return times[0] + 60 - now if len(times) >= self.per_minute else 0.0
+
+    def record(self, client: str, now: float) -> None:
+        if self.per_minute:
+            self._times[client].append(now)
 
 
 class HttpAdapter:
     name = "http"
 
-    def __init__(self, pipeline: Pipeline, config: HttpConfig, token: str | None = None):
+    def __init__(self, pipeline: Pipeline, config: HttpConfig, tokens: list[str] = ()):
         self.pipeline = pipeline
         self.config = config
-        self.token = token
+        #: client name → its token
+        self.tokens = {client_of(t): t for t in tokens}
         self.port: int | None = None
         self.handlers = Handlers()
+        self.limit = RateLimit(config.rate_limit)
+        #: questions being answered or waiting, over HTTP
+        self.pending = 0
+        #: recent answers' seconds (moving average), for Retry-After
+        self.answer_seconds = FIRST_ESTIMATE
+        self._stopping = False
         self._runner: web.AppRunner | None = None
 
     @classmethod
@@ -47,80 +129,155 @@ class HttpAdapter:
         cfg = config.adapters.http
         if not cfg.enabled:
             return None
-        return cls(pipeline, cfg, read_secret(cfg.token_env) if cfg.token_env else None)
+        tokens = read_tokens(read_secret(cfg.token_env) if cfg.token_env else None)
+        if not tokens and not is_loopback(cfg.host):
+            variable = cfg.token_env or "adapters.http.token_env"
+            raise AdapterError(
+                f"not started: it listens on {cfg.host} (adapters.http.host), beyond this "
+                f"machine, and {variable} holds no token: set one (openssl rand -hex 24), or "
+                "listen on 127.0.0.1")
+        return cls(pipeline, cfg, tokens)
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._authorise])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard])
         app.router.add_post("/v1/messages", self.messages)
         app.router.add_post("/v1/feedback", self.feedback)
+        # A client that hangs up cancels its answer: nobody would read it.
         self._runner, self.port = await listen(app, self.config.host, self.config.port,
-                                               "adapters.http.port")
+                                               "adapters.http.port", handler_cancellation=True)
         log.info("http: answering on http://%s:%d/v1/messages%s", self.config.host, self.port,
-                 "" if self.token else " without a token")
+                 f" for {len(self.tokens)} tokens" if self.tokens else " without a token")
 
     async def stop(self) -> None:
-        # Answers being written finish first; the listening socket closes at once.
-        await stop_listening(self._runner)
+        # Until the answers being written are through, new requests get a 503 rather than a
+        # refused connection.
+        self._stopping = True
         await self.handlers.wait(self.pipeline.config.server.shutdown_grace + 15)
         if self._runner:
             await self._runner.cleanup()
             self._runner = None
 
     @web.middleware
-    async def _authorise(self, request: web.Request, handler):
-        if self.token:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return _error(401, "missing or wrong Authorization: Bearer token")
-        return await handler(request)
+    async def _guard(self, request: web.Request, handler):
+        try:
+            if self._stopping or not self.pipeline.accepting:
+                raise Problem(503, "babeldesk is stopping; ask again in a minute", 30)
+            request[CLIENT] = self._client(request)
+            return await handler(request)
+        except Problem as problem:
+            return web.json_response({"error": problem.text}, status=problem.status,
+                                     headers=problem.headers)
+
+    def _client(self, request: web.Request) -> str:
+        """The caller's client name ("" on a loopback API without tokens)."""
+        if not self.tokens:
+            return ""
+        given = request.headers.get("Authorization", "").encode()
+        found = ""
+        for client, token in self.tokens.items():  # every token compared: constant time
+            if hmac.compare_digest(given, f"Bearer {token}".encode()):
+                found = client
+        if not found:
+            raise Problem(401, "missing or wrong Authorization: Bearer token")
+        return found
 
     async def _body(self, request: web.Request) -> dict:
         try:
-            body = await request.json()
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise Problem(413, f"the body is over {MAX_BODY // 1024} kB") from None
+        try:
+            body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(text=_problem("the body must be JSON"),
-                                     content_type="application/json") from None
+            raise Problem(400, "the body must be JSON") from None
+        except RecursionError:
+            raise Problem(400, "the body is nested too deeply") from None
         if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text=_problem("the body must be a JSON object"),
-                                     content_type="application/json")
+            raise Problem(400, "the body must be a JSON object")
         return body
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
-        text = body.get("text")
-        if not isinstance(text, str):
-            return _error(400, '"text" must be a string')
-        if not self.pipeline.accepting:
-            return _error(503, "babeldesk is stopping; ask again in a minute")
-        conversation = str(body.get("conversation") or uuid.uuid4().hex)
-        message = Message(platform="http", workspace="", channel=conversation, thread="",
-                          author=str(body.get("author") or "http"), text=text,
-                          is_direct=True, id=uuid.uuid4().hex[:12])
-        with self.handlers.track():
-            reply = self.pipeline.respond(message)
-            if not body.get("stream"):
-                async for _ in reply:
-                    pass
-                return web.json_response(_render(await reply, conversation),
-                                         dumps=_dumps)
-            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-            await response.prepare(request)
-            async for chunk in reply:
-                await response.write(_dumps({"delta": chunk}).encode() + b"\n")
-            await response.write(_dumps(_render(await reply, conversation)).encode() + b"\n")
-            await response.write_eof()
-            return response
+        text = _string(body, "text", required=True, limit=None)
+        conversation = _string(body, "conversation") or uuid.uuid4().hex
+        author = _string(body, "author") or "http"
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise Problem(400, '"stream" must be true or false')
+        client = request[CLIENT]
+        self._admit(client or request.remote or "")
+        message = Message(platform="http", workspace=client, channel=conversation, thread="",
+                          author=author, text=text, is_direct=True, id=uuid.uuid4().hex[:12])
+        self.pending += 1
+        started = time.monotonic()
+        reply = self.pipeline.respond(message)
+        try:
+            with self.handlers.track():
+                if not stream:
+                    async for _ in reply:
+                        pass
+                    return web.json_response(_render(await reply, conversation), dumps=_dumps)
+                response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+                await response.prepare(request)
+                async for chunk in reply:
+                    await response.write(_dumps({"delta": chunk}).encode() + b"\n")
+                await response.write(_dumps(_render(await reply, conversation)).encode() + b"\n")
+                await response.write_eof()
+                return response
+        except (asyncio.CancelledError, ConnectionError):
+            log.info("http: the client left; its answer in %s is cancelled", message.key.id)
+            raise
+        finally:
+            self.pending -= 1
+            if reply.done():
+                self.answer_seconds = 0.7 * self.answer_seconds + \
+                    0.3 * (time.monotonic() - started)
+            else:
+                reply.cancel()
+
+    def _admit(self, client: str) -> None:
+        """Refuse a question beyond the client's rate or the queue's bound (429)."""
+        now = time.monotonic()
+        wait = self.limit.wait(client, now)
+        if wait:
+            raise Problem(429, f"over {self.config.rate_limit} questions a minute from this "
+                          "client; ask again later", wait)
+        if self.pending >= self.config.max_pending:
+            raise Problem(429, f"babeldesk is answering {self.pending} questions already; ask "
+                          "again later", min(self.answer_seconds, 300))
+        self.limit.record(client, now)
 
     async def feedback(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         turn_id, value = body.get("turn_id"), body.get("value")
-        if not isinstance(turn_id, int) or value not in (1, -1):
-            return _error(400, '"turn_id" must be an answer\'s id and "value" 1 or -1')
-        stored = await self.pipeline.record_feedback(turn_id, str(body.get("author") or "http"),
-                                                     value)
+        if type(turn_id) is not int or not 0 < turn_id <= MAX_TURN_ID \
+                or type(value) is not int or value not in (1, -1):
+            raise Problem(400, '"turn_id" must be an answer\'s id and "value" 1 or -1')
+        author = _string(body, "author") or "http"
+        own = ConversationKey("http", request[CLIENT], "").workspace_id
+        stored = await self.pipeline.record_feedback(turn_id, author, value, within=own)
         if not stored:
-            return _error(404, f"no answer has the id {turn_id}")
+            raise Problem(404, f"no answer of yours has the id {turn_id}")
         return web.json_response({"stored": True})
+
+
+def _string(body: dict, key: str, required: bool = False, limit: int | None = MAX_ID_CHARS
+            ) -> str:
+    """A text field of the body ("" when absent and not required); ids may be numbers."""
+    value = body.get(key)
+    if value is None and not required:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool) and limit:
+        value = str(value)
+    if not isinstance(value, str):
+        raise Problem(400, f'"{key}" must be a string')
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Problem(400, f'"{key}" must be Unicode text (it has a lone surrogate)') from None
+    if limit and len(value) > limit:
+        raise Problem(400, f'"{key}" must be at most {limit} characters')
+    return value
 
 
 def _render(answer: Answer, conversation: str) -> dict:
@@ -132,11 +289,3 @@ def _render(answer: Answer, conversation: str) -> dict:
 
 def _dumps(data) -> str:
     return json.dumps(data, ensure_ascii=False)
-
-
-def _problem(text: str) -> str:
-    return _dumps({"error": text})
-
-
-def _error(status: int, text: str) -> web.Response:
-    return web.json_response({"error": text}, status=status)

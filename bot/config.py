@@ -367,12 +367,19 @@ class HttpConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8090
-    #: when this environment variable is set, requests need "Authorization: Bearer <value>"
+    #: the environment variable holding the clients' tokens ("Authorization: Bearer <token>";
+    #: several, comma-separated, one per client); required unless `host` is loopback
     token_env: str | None = "BABELDESK_HTTP_TOKEN"
+    #: questions a client (a token; without tokens, an address) may ask per minute; 0: no limit
+    rate_limit: int = 30
+    #: questions answered or waiting over HTTP at once; more get 429 with Retry-After
+    max_pending: int = 4
 
     def validate(self, key: str) -> None:
         check(0 <= self.port <= 65535, f"{key}.port", "must be a port number")
         _check_env_name(f"{key}.token_env", self.token_env, False)
+        check(self.rate_limit >= 0, f"{key}.rate_limit", "must be 0 (no limit) or more")
+        positive(f"{key}.max_pending", self.max_pending)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,11 @@ class ConversationKey:
     def id(self) -> str:
         return "/".join((self.platform, self.workspace, self.channel, self.thread))
 
+    @property
+    def workspace_id(self) -> str:
+        """What the id of every conversation in this workspace begins with."""
+        return f"{self.platform}/{self.workspace}/"
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -180,12 +185,15 @@ class History:
 
     # -- feedback and hand-off to a human --
 
-    def add_feedback(self, turn_id: int, user: str, value: int) -> bool:
+    def add_feedback(self, turn_id: int, user: str, value: int, within: str = "") -> bool:
         """A person's 👍 (+1) or 👎 (-1) on an answer; a second vote replaces the first.
-        False when the answer is no longer stored."""
+        False when the answer is no longer stored, or is in no conversation whose id begins
+        with `within`."""
         with self._lock, self.db.conn:
-            exists = self.db.execute("SELECT 1 FROM turns WHERE id = ? AND role = 'assistant'",
-                                     [turn_id]).fetchone()
+            exists = self.db.execute(
+                "SELECT 1 FROM turns WHERE id = ? AND role = 'assistant' "
+                "AND substr(conversation_id, 1, length(?)) = ?",
+                [turn_id, within, within]).fetchone()
             if not exists:
                 return False
             self.db.execute(

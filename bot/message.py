@@ -100,3 +100,6 @@ class Reply:
 
     def cancel(self) -> None:
         self._task.cancel()
+
+    def done(self) -> bool:
+        return self._task.done()

@@ -241,9 +241,12 @@ class Pipeline:
     async def is_handed_off(self, key) -> bool:
         return await asyncio.to_thread(self.history.is_handed_off, key)
 
-    async def record_feedback(self, turn_id: int, user: str, value: int) -> bool:
-        """A 👍 (+1) or 👎 (-1) on a stored answer."""
-        return await asyncio.to_thread(self.history.add_feedback, turn_id, user, value)
+    async def record_feedback(self, turn_id: int, user: str, value: int, within: str = ""
+                              ) -> bool:
+        """A 👍 (+1) or 👎 (-1) on a stored answer (of a conversation whose id begins with
+        `within`: a workspace's, a client's)."""
+        return await asyncio.to_thread(self.history.add_feedback, turn_id, user, value,
+                                       within)
 
     def _abstention(self, language: str) -> str:
         return f"{self.texts.get('no_answer', language)} {self.texts.get('handoff', language)}"

@@ -3,6 +3,8 @@ engine of engines.py answering (test_run.py has the real model answer over HTTP)
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 
 import aiohttp
@@ -11,6 +13,7 @@ from engines import ScriptedEngine
 
 from adapters.http import HttpAdapter
 from bot.core import open_core
+from bot.errors import AdapterError
 
 
 @pytest.fixture
@@ -80,17 +83,214 @@ async def test_bad_requests_get_a_clear_error(http):
         assert response.status == 404
 
 
-async def test_a_token_is_required_when_configured(core):
-    adapter = HttpAdapter(core.pipeline, type(core.config.adapters.http)(enabled=True, port=0),
-                          token="s3cret")
-    await adapter.start()
-    try:
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{adapter.port}") as session:
-            async with session.post("/v1/messages", json={"text": "hi"}) as response:
-                assert response.status == 401
-            async with session.post("/v1/messages", json={"text": ""},
-                                    headers={"Authorization": "Bearer s3cret"}) as response:
-                assert response.status == 200
-                assert (await response.json())["kind"] == "empty"
-    finally:
+@pytest.mark.parametrize("path,body,status,error", [
+    ("/v1/messages", b"[" * 30000 + b"]" * 30000, 400, "the body is nested too deeply"),
+    ("/v1/messages", b'{"text": "hi", "conversation": "\\ud800"}', 400,
+     '"conversation" must be Unicode text (it has a lone surrogate)'),
+    ("/v1/messages", b'{"text": "\\udfff hi"}', 400,
+     '"text" must be Unicode text (it has a lone surrogate)'),
+    ("/v1/messages", b'{"text": "hi", "stream": "yes"}', 400, '"stream" must be true or false'),
+    ("/v1/messages", b'{"text": "hi", "author": ["a"]}', 400, '"author" must be a string'),
+    ("/v1/messages", b'{"text": "hi", "conversation": "' + b"c" * 201 + b'"}', 400,
+     '"conversation" must be at most 200 characters'),
+    ("/v1/messages", b'{"text": "' + b"a" * 100_000 + b'"}', 413, "the body is over 64 kB"),
+    ("/v1/feedback", b'{"turn_id": %d, "value": 1}' % 2**70, 400,
+     '"turn_id" must be an answer\'s id and "value" 1 or -1'),
+    ("/v1/feedback", b'{"turn_id": 1, "value": true}', 400,
+     '"turn_id" must be an answer\'s id and "value" 1 or -1'),
+])
+async def test_malformed_requests_get_a_json_error_not_a_500(http, path, body, status, error):
+    adapter, session = http
+    async with session.post(path, data=body,
+                            headers={"Content-Type": "application/json"}) as response:
+        assert response.status == status
+        assert response.content_type == "application/json"
+        assert (await response.json()) == {"error": error}
+    # The server is still there for the next question.
+    async with session.post("/v1/messages", json={"text": ""}) as response:
+        assert response.status == 200
+
+
+@pytest.fixture
+async def served(core):
+    """serve(tokens=[...], **settings) → a running adapter and a session for it."""
+    running: list[HttpAdapter] = []
+
+    async def serve(tokens=(), **settings):
+        cfg = dataclasses.replace(core.config.adapters.http, enabled=True, port=0, **settings)
+        adapter = HttpAdapter(core.pipeline, cfg, list(tokens))
+        await adapter.start()
+        running.append(adapter)
+        return adapter, aiohttp.ClientSession(f"http://127.0.0.1:{adapter.port}")
+
+    yield serve
+    for adapter in running:
         await adapter.stop()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_token_is_required_when_configured(served):
+    adapter, session = await served(tokens=["s3cret"])
+    async with session:
+        async with session.post("/v1/messages", json={"text": "hi"}) as response:
+            assert response.status == 401
+        async with session.post("/v1/messages", json={"text": ""},
+                                headers=bearer("s3cret")) as response:
+            assert response.status == 200
+            assert (await response.json())["kind"] == "empty"
+
+
+def test_an_api_beyond_loopback_does_not_start_without_a_token(write_config, core,
+                                                                  monkeypatch):
+    monkeypatch.delenv("BABELDESK_HTTP_TOKEN", raising=False)
+    config = write_config(adapters={"http": {"enabled": True, "host": "0.0.0.0"}})
+    with pytest.raises(AdapterError) as refused:
+        HttpAdapter.from_config(config, core.pipeline)
+    assert str(refused.value) == (
+        "not started: it listens on 0.0.0.0 (adapters.http.host), beyond this machine, and "
+        "BABELDESK_HTTP_TOKEN holds no token: set one (openssl rand -hex 24), or listen on "
+        "127.0.0.1")
+    monkeypatch.setenv("BABELDESK_HTTP_TOKEN", "widget-token, script-token")
+    adapter = HttpAdapter.from_config(config, core.pipeline)
+    assert sorted(adapter.tokens.values()) == ["script-token", "widget-token"]
+    # On loopback, no token is needed.
+    monkeypatch.delenv("BABELDESK_HTTP_TOKEN")
+    local = write_config(adapters={"http": {"enabled": True, "host": "127.0.0.1"}})
+    assert HttpAdapter.from_config(local, core.pipeline).tokens == {}
+
+
+async def test_clients_never_share_a_conversation_or_its_feedback(served, core):
+    adapter, session = await served(tokens=["widget", "script"])
+    async with session:
+        answers = {}
+        for token in ("widget", "script"):
+            async with session.post("/v1/messages", headers=bearer(token), json={
+                    "text": "How do I reset my password?", "conversation": "c1"}) as response:
+                assert response.status == 200
+                answers[token] = await response.json()
+        assert answers["widget"]["conversation"] == answers["script"]["conversation"] == "c1"
+        # Two conversations, each with one exchange: the script's question was answered
+        # without the widget's in its history.
+        rows = core.history.db.execute(
+            "SELECT conversation_id, count(*) FROM turns GROUP BY conversation_id").fetchall()
+        assert len(rows) == 2 and all(count == 2 for _, count in rows)
+        assert not any("widget" in cid or "script" in cid for cid, _ in rows)  # no token stored
+        # Feedback only on one's own answers.
+        turn = answers["widget"]["turn_id"]
+        async with session.post("/v1/feedback", headers=bearer("script"),
+                                json={"turn_id": turn, "value": -1}) as response:
+            assert response.status == 404
+        async with session.post("/v1/feedback", headers=bearer("widget"),
+                                json={"turn_id": turn, "value": -1}) as response:
+            assert response.status == 200
+    assert core.history.db.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
+
+
+async def test_a_client_over_its_rate_is_told_when_to_come_back(served):
+    adapter, session = await served(tokens=["widget", "script"], rate_limit=2)
+    async with session:
+        for _ in range(2):
+            async with session.post("/v1/messages", headers=bearer("widget"),
+                                    json={"text": "hi"}) as response:
+                assert response.status == 200
+        async with session.post("/v1/messages", headers=bearer("widget"),
+                                json={"text": "hi"}) as response:
+            assert response.status == 429
+            assert 1 <= int(response.headers["Retry-After"]) <= 60
+            assert "2 questions a minute" in (await response.json())["error"]
+        # Another client is not held back by it.
+        async with session.post("/v1/messages", headers=bearer("script"),
+                                json={"text": "hi"}) as response:
+            assert response.status == 200
+
+
+async def test_beyond_the_queue_bound_questions_get_429(served, scripted):
+    adapter, session = await served(max_pending=2)
+    release = asyncio.Event()
+    scripted.hold(release.is_set, after=1)
+    async with session:
+        asking = [asyncio.create_task(session.post("/v1/messages", json={
+            "text": "How do I reset my password?", "conversation": f"c{i}"}))
+            for i in range(2)]
+        await wait_until(lambda: adapter.pending == 2)
+        async with session.post("/v1/messages", json={"text": "How do I reset my password?",
+                                                      "conversation": "c3"}) as response:
+            assert response.status == 429
+            assert int(response.headers["Retry-After"]) >= 1
+            assert "answering 2 questions already" in (await response.json())["error"]
+        release.set()
+        for response in await asyncio.gather(*asking):
+            assert response.status == 200 and (await response.json())["kind"] == "answer"
+            response.release()
+    assert adapter.pending == 0
+
+
+async def test_thirty_questions_at_once_leave_no_one_waiting_for_minutes(served, scripted):
+    # The load that took 21.5 minutes without a bound: 30 questions over 10 conversations,
+    # all at once. Four are taken, the others are told at once when to come back.
+    adapter, session = await served(tokens=[f"client-{i}" for i in range(10)])
+    release = asyncio.Event()
+    scripted.hold(release.is_set, after=1)
+    async with session:
+        asking = [asyncio.create_task(session.post(
+            "/v1/messages", headers=bearer(f"client-{i % 10}"),
+            json={"text": "How do I reset my password?", "conversation": f"c{i % 10}"}))
+            for i in range(30)]
+        await wait_until(lambda: sum(t.done() for t in asking) == 26)
+        refused = [t.result() for t in asking if t.done()]
+        assert {r.status for r in refused} == {429} and adapter.pending == 4
+        assert all(1 <= int(r.headers["Retry-After"]) <= 300 for r in refused)
+        release.set()
+        statuses = sorted([(await t).status for t in asking])
+        assert statuses == [200] * 4 + [429] * 26
+        for t in asking:
+            t.result().release()
+    assert adapter.pending == 0 and len(scripted.calls) == 4
+
+
+async def test_an_answer_for_a_client_that_left_is_cancelled(served, scripted, core):
+    adapter, session = await served()
+    scripted.hold(lambda: adapter.pending == 0, after=1)
+    async with session:
+        asking = asyncio.create_task(session.post("/v1/messages", json={
+            "text": "How do I reset my password?", "conversation": "gone"}))
+        await wait_until(lambda: scripted.calls)
+        asking.cancel()  # the visitor closed the tab
+        await wait_until(lambda: core.pipeline.in_progress == 0 and adapter.pending == 0)
+    # Nothing was stored for an answer nobody read, and the model let go of it after the
+    # piece it was writing (the whole answer has dozens).
+    assert core.history.db.execute("SELECT count(*) FROM turns").fetchone() == (0,)
+    assert core.pipeline.metrics.registry.get_sample_value(
+        "babeldesk_generated_tokens_total") <= 2
+
+
+async def test_requests_during_shutdown_get_503(served, scripted):
+    adapter, session = await served()
+    release = asyncio.Event()
+    scripted.hold(release.is_set, after=1)
+    async with session:
+        asking = asyncio.create_task(session.post("/v1/messages", json={
+            "text": "How do I reset my password?"}))
+        await wait_until(lambda: scripted.calls)
+        stopping = asyncio.create_task(adapter.stop())
+        await wait_until(lambda: adapter._stopping)
+        async with session.post("/v1/messages", json={"text": "hi"}) as response:
+            assert response.status == 503
+            assert response.headers["Retry-After"]
+            assert "stopping" in (await response.json())["error"]
+        release.set()
+        answered = await asyncio.wait_for(asking, 60)
+        assert answered.status == 200 and (await answered.json())["kind"] == "answer"
+        answered.release()
+        await stopping
+
+
+async def wait_until(condition, timeout: float = 60.0) -> None:
+    """Wait for `condition()` (an event in another task or thread); fail after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.01)

@@ -33,7 +33,7 @@ async def start_run(config, env):
         sys.executable, "-m", "bot.cli", "--config", str(config.origin), "run",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**{k: v for k, v in os.environ.items()
-                if not k.startswith(("SLACK_", "DISCORD_"))}, **env})
+                if not k.startswith(("SLACK_", "DISCORD_", "BABELDESK_HTTP"))}, **env})
 
 
 async def test_run_answers_on_slack_and_stops_on_sigterm(write_config, model_path):
@@ -91,6 +91,21 @@ async def test_run_with_a_rejected_token_says_so_in_one_line(write_config, model
         "babeldesk: slack: Slack rejected the bot token in SLACK_BOT_TOKEN: invalid_auth")
 
 
+async def test_run_keeps_an_open_http_api_closed_without_a_token(write_config, model_path):
+    config = write_config(model={"source": "path", "path": str(model_path)},
+                          adapters={"slack": {"enabled": False}, "discord": {"enabled": False},
+                                    "http": {"enabled": True, "host": "0.0.0.0",
+                                             "port": free_port()}})
+    process = await start_run(config, {})
+    _, stderr = await asyncio.wait_for(process.communicate(), MODEL_WAIT)
+    assert process.returncode == 1
+    assert stderr.decode().strip().splitlines()[1:] == [
+        "babeldesk: http: not started: it listens on 0.0.0.0 (adapters.http.host), beyond this "
+        "machine, and BABELDESK_HTTP_TOKEN holds no token: set one (openssl rand -hex 24), or "
+        "listen on 127.0.0.1",
+        "babeldesk: no chat platform is running: see the lines above"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -136,6 +151,8 @@ async def test_run_serves_health_metrics_and_http_answers(write_config, model_pa
             assert status["status"] == "serving"
             assert status["platforms"]["http"] == "connected"
             assert status["platforms"]["slack"] == "disabled"
+            # (the sample's vectors are stored already: nothing is left to embed)
+            assert status["embedding"] == "complete"
             async with session.post(api, json={"text": "How do I reset my password?"}) as r:
                 answer = await r.json()
             assert answer["kind"] == "answer" and answer["sources"]
@@ -195,8 +212,12 @@ async def test_sigterm_lets_the_answer_in_progress_finish(write_config, model_pa
         async with client() as session:
             response = await stream_until_first_delta(session, api)
             process.send_signal(signal.SIGTERM)
-            # Orchestrators see the replica going away while it still finishes the answer.
+            # Orchestrators see the replica going away while it still finishes the answer,
+            # and a new question is told to come back.
             assert await health_once_signalled(session, health) == (503, "stopping")
+            async with session.post(api, json={"text": "hi"}) as refused:
+                assert refused.status == 503 and refused.headers["Retry-After"]
+                assert "stopping" in (await refused.json())["error"]
             final = await read_final(response)
         assert final["kind"] == "answer"
         assert "restarting" not in final["text"]
