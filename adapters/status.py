@@ -1,8 +1,9 @@
 """The health and metrics endpoints of `babeldesk run`, for Docker, Kubernetes and Prometheus.
 
 GET /healthz answers 200 while babeldesk is serving and 503 while it starts or stops, so an
-orchestrator sends no traffic to a replica that is going away. GET /metrics is Prometheus'
-text format.
+orchestrator sends no traffic to a replica that is going away; its "embedding" field says how
+far the knowledge's embedding got ({"done": n, "total": m}, "complete" or "off"), which does
+not hold answers back. GET /metrics is Prometheus' text format.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class StatusServer:
                 "queue_length": pipeline.model.waiting if pipeline else 0,
                 # Answers go on while a file is slow to read; edits wait for it.
                 "knowledge": (pipeline.knowledge.stale() or "current") if pipeline
-                else "loading"}
+                else "loading",
+                # Passages are found by their words until they are embedded, then by meaning.
+                "embedding": pipeline.knowledge.embedding_status() if pipeline else "loading"}
         return web.json_response(body, status=200 if self.state == "serving" else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:

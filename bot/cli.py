@@ -68,14 +68,17 @@ def _open(config: Config, **kwargs):
 
     model_bar = ProgressBar("assembling model", "B", scale=True)
     index_bar = ProgressBar("indexing knowledge", "file")
-    embed_bar = ProgressBar("embedding passages", "passage")
+    # An embedding in the background outlives start-up: it reports to the log and /healthz.
+    embed_bar = None if kwargs.get("embed_in_background") else \
+        ProgressBar("embedding passages", "passage")
     try:
         return open_core(config, model_progress=model_bar, index_progress=index_bar,
                          embed_progress=embed_bar, **kwargs)
     finally:
         model_bar.close()
         index_bar.close()
-        embed_bar.close()
+        if embed_bar:
+            embed_bar.close()
 
 
 def cmd_chat(config: Config, args: argparse.Namespace) -> int:
@@ -95,7 +98,8 @@ def cmd_chat(config: Config, args: argparse.Namespace) -> int:
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from adapters import serve
 
-    return asyncio.run(serve(config, lambda: _open(config),
+    # Answers start once the files are indexed; passages are embedded while serving.
+    return asyncio.run(serve(config, lambda: _open(config, embed_in_background=True),
                              say=lambda line: print(f"babeldesk: {line}", file=sys.stderr,
                                                     flush=True)))
 

@@ -108,19 +108,25 @@ class Core:
 def open_core(config: Config, engine: Engine | None = None, watch: bool | None = None,
               model_progress: Progress | None = None,
               index_progress: Callable[[int, int], None] | None = None,
-              embed_progress: Callable[[int, int], None] | None = None) -> Core:
+              embed_progress: Callable[[int, int], None] | None = None,
+              embed_in_background: bool = False) -> Core:
     """Everything the adapters need, ready to answer. `engine` replaces the configured model
-    (a test's fake model, or one already loaded)."""
+    (a test's fake model, or one already loaded). `embed_in_background`: answer at once, with
+    passages found by their words until they are embedded (`babeldesk run`)."""
     prepare_data_dir(config)
     detector = config.make_detector()
     detector.warm_up()  # lingua's models load now rather than on a customer's message
     knowledge = open_knowledge(config, detector)
-    report = knowledge.sync(full=True, progress=index_progress, embed_progress=embed_progress)
+    report = knowledge.sync(full=True, progress=index_progress, embed_progress=embed_progress,
+                            embed=not embed_in_background)
     history = open_history(config)
     pruned = history.prune(config.history.max_age_days, config.history.max_turns)
     if pruned:
         log.info("history: %d old turns deleted by the retention settings", pruned)
     try:
+        if embed_in_background:
+            # Started before the model loads: a first start's download overlaps it.
+            knowledge.embed_in_background(embed_progress)
         engine = engine or load_engine(config, model_progress)
     except BaseException:
         knowledge.close()

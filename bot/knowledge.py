@@ -41,6 +41,8 @@ SUFFIXES = (".md", ".markdown", ".txt", ".yaml", ".yml")
 MAX_FILE_BYTES = 5 * 1024 * 1024
 #: seconds one file may take to read before /healthz calls the knowledge stale
 STUCK_SECONDS = 30.0
+#: seconds between a background embedding's progress lines (or a tenth of the way, if sooner)
+PROGRESS_SECONDS = 10.0
 #: bumped when parsing or the search terms change, so that an old index is rebuilt
 INDEX_VERSION = "8"
 #: candidates read from FTS5 before relevance is weighed
@@ -473,8 +475,16 @@ class KnowledgeBase:
         #: digests of passages an edit or a removal took away (their vectors may be unused)
         self._dropped: set[str] = set()
         #: look at every passage for missing vectors at the next sync, not only the changed
-        #: files' (at first, and after an embedding that failed)
+        #: files' (at first, after an embedding that failed, and after a sync that found
+        #: another embedding under way)
         self._embed_everything = True
+        #: held by the one embedding under way: the watcher's sync and the background
+        #: embedding must not embed the same passages at once
+        self._embedding = threading.Lock()
+        #: (done, total) of the embedding under way, or of one that stopped short; None
+        #: when the last one finished
+        self._progress: tuple[int, int] | None = None
+        self._background: threading.Thread | None = None
         with self._lock:
             self._prepare()
 
@@ -590,12 +600,15 @@ class KnowledgeBase:
 
     def sync(self, full: bool = False,
              progress: Callable[[int, int], None] | None = None,
-             embed_progress: Callable[[int, int], None] | None = None) -> SyncReport:
+             embed_progress: Callable[[int, int], None] | None = None,
+             embed: bool = True) -> SyncReport:
         """Bring the index in step with the folder.
 
         `full` reads every file and compares content hashes (at start-up); otherwise only files
         whose size or modification time changed are read. New passages are searchable by their
-        words at once, and by meaning once they are embedded, at the end.
+        words at once, and by meaning once they are embedded, at the end (not with `embed`
+        false: then `embed_in_background` or a later sync embeds them). The first sync of a
+        KnowledgeBase also embeds what an interrupted one left without vectors.
         """
         report = SyncReport()
         current = self.scan()
@@ -625,15 +638,18 @@ class KnowledgeBase:
                 progress(i + 1, len(todo))
         for path in report.removed:
             log.info("knowledge: removed %s", path)
-        if self.embedder and (report.changed or full):
+        if not self.embedder:
+            return report
+        if not embed:
+            if report.changed:
+                self._embed_everything = True  # the next embedding looks at these files too
+        elif report.changed or full or self._embed_everything:
             # After an edit only the edited files' passages can lack vectors: looking at
             # every passage took 0.7 s at 112k passages.
             paths = None if full or self._embed_everything else report.added + report.updated
             if paths is not None and len(paths) > 500:  # a checkout of the whole folder
                 paths = None
-            self._embed_everything = True  # until this embedding is through
             report.embedded = self.embed_pending(embed_progress, paths)
-            self._embed_everything = False
         return report
 
     def _read(self, path: str) -> bytes | Refused | None:
@@ -733,10 +749,15 @@ class KnowledgeBase:
         self._watcher.start()
 
     def close(self) -> None:
+        """Stop watching and embedding (after the batch under way: what is stored stays, and
+        the next start embeds the rest), then close the database."""
         self._stop.set()
         if self._watcher:
             self._watcher.join(timeout=5)
             self._watcher = None
+        if self._background:
+            self._background.join()
+            self._background = None
         with self._lock:
             self.db.conn.close()
 
@@ -797,13 +818,107 @@ class KnowledgeBase:
 
     def embed_pending(self, progress: Callable[[int, int], None] | None = None,
                       paths: list[str] | None = None) -> int:
-        """Embed the passages that have no vector yet; returns how many texts were embedded.
+        """Embed the passages that have no vector yet (only those of `paths`, if given);
+        returns how many texts were embedded.
 
         The model runs outside the lock, so answers keep being served while a large folder is
-        embedded; each batch is stored at once, so an interrupted first build resumes.
+        embedded; each batch is stored at once, so an interrupted first build resumes. Returns
+        0 at once when another embedding is under way: the next sync looks at every passage.
         """
         if not self.embedder:
             return 0
+        todo = self._claim(paths)
+        if todo is None:
+            return 0
+        return self._embed_claimed(todo, progress)
+
+    def embed_in_background(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Embed the passages that have no vector yet in a thread, while they are searched
+        by their words; `embedding_status` and the log report how far it got."""
+        if not self.embedder or (self._background and self._background.is_alive()):
+            return
+        # Claimed here, not in the thread, so that /healthz shows the total from the start.
+        todo = self._claim(None)
+        if not todo:
+            if todo is not None:
+                self._embed_claimed(todo, None)  # nothing to embed: release the claim
+            return
+        log.info("knowledge: embedding %s passages in the background; until then they are "
+                 "found by their words", f"{len(todo):,}")
+        logged = _progress_log()
+
+        def report(done: int, total: int) -> None:
+            logged(done, total)
+            if progress:
+                progress(done, total)
+
+        self._background = threading.Thread(target=self._embed_in_background,
+                                            args=(todo, report), daemon=True,
+                                            name="babeldesk-embedding")
+        self._background.start()
+
+    def _embed_in_background(self, todo: list[tuple], progress: Callable[[int, int], None]
+                             ) -> None:
+        try:
+            while todo is not None:
+                self._embed_claimed(todo, progress)
+                # A sync that came while this ran left its passages to it.
+                todo = (self._claim(None) if self._embed_everything
+                        and not self._stop.is_set() else None)
+        except Exception:
+            log.exception("knowledge: embedding failed; the passages left are found by their "
+                          "words, and the next sync tries again")
+
+    def embedding_status(self) -> dict[str, int] | str:
+        """For /healthz: "off" without embeddings, {"done": n, "total": m} while passages are
+        being embedded (or after an embedding that stopped short, or left passages to the
+        next), else "complete"."""
+        if not self.embedder:
+            return "off"
+        progress = self._progress
+        return {"done": progress[0], "total": progress[1]} if progress else "complete"
+
+    def _claim(self, paths: list[str] | None) -> list[tuple] | None:
+        """The passages to embed, with `_embedding` taken for the caller (`_embed_claimed`
+        releases it); None when another embedding is under way. That one may have listed its
+        passages before this sync added some: the next sync looks at every passage."""
+        if not self._embedding.acquire(blocking=False):
+            self._embed_everything = True
+            return None
+        try:
+            if paths is None:
+                # Set again by whatever comes while this runs (a skipped sync, a failure).
+                self._embed_everything = False
+            todo = self._pending_rows(paths)
+        except BaseException:
+            self._embed_everything = True
+            self._embedding.release()
+            raise
+        if todo:
+            self._progress = (0, len(todo))
+        return todo
+
+    def _embed_claimed(self, todo: list[tuple], progress: Callable[[int, int], None] | None
+                       ) -> int:
+        """Embed what `_claim` listed, then release the claim; returns how many were."""
+        try:
+            done = self._embed_rows(todo, progress)
+        except BaseException:
+            self._embed_everything = True
+            raise
+        else:
+            if done < len(todo):  # stopped by close(): the next start goes on
+                self._embed_everything = True
+            elif not self._embed_everything:  # else a sync left passages to the next round
+                self._progress = None
+            return done
+        finally:
+            # (possibly in another thread than the claim's: a Lock allows it)
+            self._embedding.release()
+
+    def _pending_rows(self, paths: list[str] | None) -> list[tuple]:
+        """(digest, title, heading, text, lacks vector, lacks sentences, lacks second) of the
+        passages to embed; drops the vectors no passage uses any more."""
         with self._lock:
             where, args = f"({self._pending()})", []
             if paths is not None:  # only these files' passages (after an edit)
@@ -831,8 +946,19 @@ class KnowledgeBase:
                             "(SELECT 1 FROM passages p WHERE p.digest = vectors.digest)",
                             digests)
                 self._dropped.clear()
+        return todo
+
+    def _embed_rows(self, todo: list[tuple], progress: Callable[[int, int], None] | None
+                    ) -> int:
+        """Embed and store `todo` batch by batch; returns how many were, fewer when close()
+        stopped it between two batches."""
         start = time.perf_counter()
+        done = 0
         for first in range(0, len(todo), BATCH):
+            if self._stop.is_set():
+                log.info("knowledge: embedding stopped at %s of %s passages; the next start "
+                         "goes on", f"{done:,}", f"{len(todo):,}")
+                return done
             batch = todo[first:first + BATCH]
             rows = self._embed_batch(batch)
             with self._lock, self.db.conn:
@@ -845,12 +971,14 @@ class KnowledgeBase:
                     "second = coalesce(excluded.second, second)", rows)
                 self._load_vectors(f"p.digest IN ({','.join('?' * len(batch))})",
                                    [row[0] for row in batch])
+            done += len(batch)
+            self._progress = (done, len(todo))
             if progress:
-                progress(min(first + BATCH, len(todo)), len(todo))
+                progress(done, len(todo))
         if todo:
             log.info("knowledge: embedded %d passages in %.1f s", len(todo),
                      time.perf_counter() - start)
-        return len(todo)
+        return done
 
     def _embed_batch(self, batch: list[tuple]) -> list[tuple]:
         """(digest, vector, sentences, second) rows for passages lacking some of them; None
@@ -1202,6 +1330,23 @@ class KnowledgeBase:
             order = [item[-1] for item in lexical]
         hits = [Hit(passages[pid], relevance[pid]) for pid in order if pid in passages]
         return [h for h in hits if h.relevance >= min_relevance][:limit]
+
+
+def _progress_log() -> Callable[[int, int], None]:
+    """A progress callback that logs a line every PROGRESS_SECONDS or every tenth of the way,
+    whichever comes first: a large folder takes minutes to embed."""
+    last_time, last_tenth = time.monotonic(), 0
+
+    def log_progress(done: int, total: int) -> None:
+        nonlocal last_time, last_tenth
+        tenth = done * 10 // total
+        if done < total and (tenth > last_tenth
+                             or time.monotonic() - last_time >= PROGRESS_SECONDS):
+            log.info("knowledge: embedded %s of %s passages (%d%%)", f"{done:,}", f"{total:,}",
+                     done * 100 // total)
+            last_time, last_tenth = time.monotonic(), tenth
+
+    return log_progress
 
 
 @lru_cache(maxsize=4096)
