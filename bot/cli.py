@@ -151,6 +151,7 @@ def cmd_index(config: Config, args: argparse.Namespace) -> int:
         embed_bar.close()
         files = knowledge.files()
         passages = knowledge.passage_count()
+        suspicious = knowledge.suspicious_passages()
     finally:
         knowledge.close()
     width = max([len(f["path"]) for f in files] + [4])
@@ -164,6 +165,12 @@ def cmd_index(config: Config, args: argparse.Namespace) -> int:
           f"(index: {config.data_dir / 'knowledge.db'})")
     if config.retrieval.dense:
         print(f"embeddings: {report.embedded} passages embedded now, the others kept")
+    if suspicious:
+        # Served all the same (an article may quote such text for a reason), but answers that
+        # ask for a secret are withheld: the editors should look.
+        print(f"\n{len(suspicious)} passages to review:")
+        for source, finding in suspicious:
+            print(f"warning: {source.label}: {finding}")
     return 1 if any(f["error"] for f in files) else 0
 
 

@@ -31,6 +31,7 @@ from .config import E5_RELEVANCE
 from .crossterms import dictionary, english_terms
 from .embeddings import BATCH, Embedder
 from .language import LanguageDetector
+from .screen import Finding, screen_passage
 from .text import (SYLLABIC, ascii_digits, clean, function_words, search_terms, search_text,
                    sentences, split_message, stop_terms, syllable_pairs, without_name)
 
@@ -731,6 +732,11 @@ class KnowledgeBase:
             (report.updated if row else report.added).append(path)
             log.info("knowledge: indexed %s (%d passages, %s)", path, len(passages),
                      passages[0].language if passages else "empty")
+            for passage in passages:
+                finding = screen_passage(passage.text, passage.language)
+                if finding:
+                    log.warning("knowledge: %s › %s: %s; answers that repeat it are withheld",
+                                path, passage.heading, finding)
 
     def watch(self, interval: float = 1.0) -> None:
         """Look at the folder every `interval` seconds in a background thread."""
@@ -1212,6 +1218,19 @@ class KnowledgeBase:
     def files(self) -> list[dict]:
         with self._lock:
             return list(self.db["files"].rows_where(order_by="path"))
+
+    def suspicious_passages(self) -> list[tuple[Source, Finding]]:
+        """Passages that ask readers for a secret or read like instructions to the model
+        (bot/screen.py), for `babeldesk index` to show their editors."""
+        with self._lock:
+            rows = self.db.execute("SELECT path, title, heading, language, text FROM passages "
+                                   "ORDER BY path, position").fetchall()
+        found = []
+        for path, title, heading, language, text in rows:
+            finding = screen_passage(text, language)
+            if finding:
+                found.append((Source(path, heading, title), finding))
+        return found
 
     def passage_count(self) -> int:
         with self._lock:

@@ -47,7 +47,9 @@ class Answer:
     sources: list[Source] = field(default_factory=list)
     #: the knowledge had nothing relevant, so the bot said so instead of guessing
     abstained: bool = False
-    #: answer, abstained, empty, refused, error, interrupted (cut short by a restart),
+    #: answer, abstained, withheld (the answer broke a rule of bot/screen.py and the
+    #: customer got the "I don't know" text), empty, refused, error, interrupted (cut short by
+    #: a restart),
     #: handed_off (people answer here now) or stopped (babeldesk is shutting down)
     kind: str = "answer"
     #: said before the answer, e.g. that a long message was cut

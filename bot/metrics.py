@@ -21,7 +21,8 @@ class Metrics:
         self.messages = Counter("babeldesk_messages", "Messages received by the core",
                                 ["platform"], registry=r)
         self.answers = Counter("babeldesk_answers", "Replies given, by kind (answer, "
-                               "abstained, empty, refused, error, handed_off, interrupted)",
+                               "abstained, withheld, empty, refused, error, handed_off, "
+                               "interrupted)",
                                ["platform", "kind"], registry=r)
         self.abstentions = Counter("babeldesk_abstentions",
                                    "Questions the knowledge did not answer", ["language"],

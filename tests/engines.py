@@ -22,9 +22,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from bot.pipeline import PASSAGES_HEADER
 from bot.texts import LANGUAGE_NAMES
 
-PASSAGES = "Help-centre passages:\n\n"
+PASSAGES = f"{PASSAGES_HEADER}\n\n"
 QUESTION = "\n\nQuestion: "
 #: what the pipeline adds to the question (and, for a second attempt, instead of it)
 ASKED = re.compile(r"\((?:Answer in|Write the whole answer in) (.+?)(?: only,[^)]*)?\.\)\s*$")
@@ -50,6 +51,7 @@ def answer_for(messages: list[dict]) -> str:
     passages = []
     for block in blocks:
         label, _, text = block.partition("\n")
+        text = re.sub(r"^> ?", "", text, flags=re.MULTILINE)  # the passage, unquoted
         passages.append((re.sub(r"^\[\d+\] ", "", label), text.strip()))
     asked = ASKED.search(question)
     codes = [code for code, name in LANGUAGE_NAMES.items()
@@ -70,6 +72,8 @@ class ScriptedEngine:
         self.calls: list[tuple[str | None, list[dict]]] = []
         #: for each held answer: whether its event came before the answer ran out
         self.released: list[bool] = []
+        #: when set, the answer to every prompt instead of a passage (a model making it up)
+        self.answer: str | None = None
         self._hold: Hold | None = None
         self._lock = threading.Lock()
 
@@ -94,7 +98,8 @@ class ScriptedEngine:
 
     def generate(self, messages, max_tokens, temperature, stop, conversation=None):
         self.calls.append((conversation, messages))
-        pieces = PIECE.findall(answer_for(messages))[:max_tokens]
+        text = self.answer if self.answer is not None else answer_for(messages)
+        pieces = PIECE.findall(text)[:max_tokens]
         with self._lock:
             hold = self._hold
         for i, piece in enumerate(pieces):

@@ -8,6 +8,7 @@ import pytest
 from helpers import message, wait_until
 
 from bot.core import open_core
+from bot.pipeline import PASSAGES_HEADER
 
 pytestmark = pytest.mark.model
 
@@ -142,7 +143,7 @@ async def test_earlier_turns_come_back_as_question_and_answer_without_their_pass
     # The answer as the model wrote it: its tokens are what the next prompt repeats.
     assert prompt[2]["content"].strip().startswith(answer.text[:40])
     assert "Help-centre passages" not in prompt[1]["content"] + prompt[2]["content"]
-    assert prompt[3]["content"].startswith("Help-centre passages:\n\n[1] ")
+    assert prompt[3]["content"].startswith(f"{PASSAGES_HEADER}\n\n[1] ")
 
 
 async def test_history_in_the_prompt_stays_within_its_token_budget(write_config, engine):
@@ -192,7 +193,7 @@ async def test_the_prompt_grows_at_its_end_so_the_model_state_can_be_reused(writ
         core.close()
     first = prompts[-1]
     assert first[0]["role"] == "system" and "Help-centre passages" not in first[0]["content"]
-    assert first[-1]["content"].startswith("Help-centre passages:\n\n[1] ")
+    assert first[-1]["content"].startswith(f"{PASSAGES_HEADER}\n\n[1] ")
     assert first[-1]["content"].endswith("Question: How do I reset my password?\n\n"
                                          "(Answer in English.)")
     # History is what the model saw, not the short stored text.
