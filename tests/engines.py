@@ -51,7 +51,6 @@ def answer_for(messages: list[dict]) -> str:
     passages = []
     for block in blocks:
         label, _, text = block.partition("\n")
-        text = re.sub(r"^> ?", "", text, flags=re.MULTILINE)  # the passage, unquoted
         passages.append((re.sub(r"^\[\d+\] ", "", label), text.strip()))
     asked = ASKED.search(question)
     codes = [code for code, name in LANGUAGE_NAMES.items()

@@ -91,6 +91,9 @@ def test_contacts_must_come_from_the_passages():
           "account.kettlebird.example/reset. It boils 1.7 litres in 3 minutes; "
           "version 2.4.1 of 2025-03-01.")
     assert screen_answer(ok, "en", passages) is None
+    # A file name that reads like a web address, repeated from a passage's label.
+    assert screen_answer("Siehe versand.de für Details.", "de",
+                         ["de/versand.de.md › Beschädigtes Paket\nFotos machen."]) is None
     for made_up, rule in [("Write to refunds@kettlebird-help.example.", "e-mail address"),
                           ("Go to https://kettlebird-support.com/claim.", "web address"),
                           ("See www.kettle-refunds.shop for details.", "web address"),
