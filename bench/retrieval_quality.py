@@ -99,8 +99,10 @@ def fdroid_set() -> tuple[Path, list[Question], list[Question]]:
 
 
 def measure(name: str, knowledge: Path, answerable: list[Question], offtopic: list[Question],
-            gate: bool) -> dict[str, dict]:
-    """Per language: answerable, hit3, declined, offtopic, offtopic_answered."""
+            gate: bool) -> tuple[dict[str, dict], list[dict]]:
+    """Per language: answerable, hit3, declined, offtopic, offtopic_answered; and per
+    question its language, kind, rank and the relevance of the first passages (to study a
+    gate: with the gate off, where would a threshold have to be?)."""
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
     settings = {"data_dir": str(work / "data"),
@@ -116,6 +118,10 @@ def measure(name: str, knowledge: Path, answerable: list[Question], offtopic: li
         stray = asyncio.run(evaluate(core.pipeline, offtopic, answers=False)).results
     finally:
         core.close()
+    questions = [{"kind": kind, "language": r.question.language or r.detected,
+                  "rank": r.rank, "relevance": [round(h[2], 4) for h in r.retrieved]}
+                 for kind, results in (("answerable", found), ("offtopic", stray))
+                 for r in results]
     rows: dict[str, dict] = defaultdict(lambda: defaultdict(int))
     for r in found:
         row = rows[r.question.language or r.detected]
@@ -126,7 +132,7 @@ def measure(name: str, knowledge: Path, answerable: list[Question], offtopic: li
         row = rows[r.question.language or r.detected]
         row["offtopic"] += 1
         row["offtopic_answered"] += not r.abstained
-    return {lang: dict(row) for lang, row in sorted(rows.items())}
+    return {lang: dict(row) for lang, row in sorted(rows.items())}, questions
 
 
 def share(part: int, whole: int) -> str:
@@ -167,19 +173,21 @@ def main() -> int:
     args = parser.parse_args()
     makers = {"sample": sample_set, "xquad": lambda: xquad_set(args.xquad_per),
               "fdroid": fdroid_set}
-    results = {}
+    results, details = {}, {}
     for name in args.sets.split(","):
         knowledge, answerable, offtopic = makers[name]()
         print(f"{name}: {len(answerable)} answerable, {len(offtopic)} off-topic questions",
               file=sys.stderr)
-        results[name] = measure(name, knowledge, answerable, offtopic, args.gate == "on")
+        results[name], details[name] = measure(name, knowledge, answerable, offtopic,
+                                               args.gate == "on")
     for name, rows in results.items():
         print(f"\n{name} (gate {args.gate}; targets: declined ≤ {MAX_DECLINED:.0%}, off-topic "
               f"answered ≤ {MAX_OFFTOPIC_ANSWERED:.0%}, where a language has ≥ 10 questions)\n")
         print(report(name, rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps({"languages": results, "questions": details},
+                                        indent=1) + "\n", encoding="utf-8")
     return 0
 
 
