@@ -10,7 +10,9 @@ gate, as `babeldesk eval --no-answers` does. Per language:
 
 - hit@3: the expected section is among the first three passages the gate lets through;
 - declined: answerable questions for which the gate let nothing through ("I don't know");
-- off-topic answered: off-topic questions for which it let something through.
+- off-topic answered: off-topic questions for which it let something through;
+- baseline hit@3: the plain baseline every addition is measured against: the three passages
+  nearest the question by multilingual-e5-small's vectors alone (no gate).
 
 The data sets:
 - sample: the sample knowledge (5 languages), `questions.yaml` and the cross-lingual questions
@@ -116,6 +118,9 @@ def measure(name: str, knowledge: Path, answerable: list[Question], offtopic: li
     try:
         found = asyncio.run(evaluate(core.pipeline, answerable, answers=False)).results
         stray = asyncio.run(evaluate(core.pipeline, offtopic, answers=False)).results
+        # The plain baseline: the three passages nearest in meaning, nothing else.
+        baseline = [any(e.matches(hit) for hit in core.knowledge.nearest_by_meaning(q.text, 3)
+                        for e in q.expect) for q in answerable]
     finally:
         core.close()
     questions = [{"kind": kind, "language": r.question.language or r.detected,
@@ -123,10 +128,11 @@ def measure(name: str, knowledge: Path, answerable: list[Question], offtopic: li
                  for kind, results in (("answerable", found), ("offtopic", stray))
                  for r in results]
     rows: dict[str, dict] = defaultdict(lambda: defaultdict(int))
-    for r in found:
+    for r, plain in zip(found, baseline):
         row = rows[r.question.language or r.detected]
         row["answerable"] += 1
         row["hit3"] += r.hit3
+        row["baseline_hit3"] += plain
         row["declined"] += r.abstained
     for r in stray:
         row = rows[r.question.language or r.detected]
@@ -146,8 +152,8 @@ def report(name: str, rows: dict[str, dict]) -> str:
             total[key] += value
         lines.append(_line(lang, row))
     lines.append(_line("all", total))
-    return table(["language", "answerable", "hit@3", "declined", "off-topic", "answered",
-                  "targets"], lines)
+    return table(["language", "answerable", "hit@3", "baseline hit@3", "declined",
+                  "off-topic", "answered", "targets"], lines)
 
 
 def _line(lang: str, row: dict) -> list:
@@ -159,6 +165,7 @@ def _line(lang: str, row: dict) -> list:
     met = "-" if not any(big for big, _ in judged) else \
         "met" if all(ok for big, ok in judged if big) else "missed"
     return [lang, answerable, share(row.get("hit3", 0), answerable),
+            share(row.get("baseline_hit3", 0), answerable),
             share(row.get("declined", 0), answerable), offtopic,
             share(row.get("offtopic_answered", 0), offtopic), met]
 

@@ -1219,6 +1219,28 @@ class KnowledgeBase:
         with self._lock:
             return list(self.db["files"].rows_where(order_by="path"))
 
+    def nearest_by_meaning(self, question: str, limit: int = 3) -> list[Hit]:
+        """The plain baseline every other ranker is measured against (bench/
+        retrieval_quality.py): the passages whose first-model vector is nearest the question's,
+        with their cosine as relevance; no keywords, sentences, second model or centring."""
+        if not self.embedder:
+            return []
+        vector = self.embedder.embed_queries([question])[0]
+        with self._lock:
+            self._follow_other_writers()
+            ids, matrix, _, live = self._vectors().view()
+            if not len(ids):
+                return []
+            scores = matrix @ vector
+            if live is not None:
+                scores = np.where(live, scores, -np.inf)
+            best = np.argsort(-scores)[:limit]
+            rows = {row[0]: row[1:] for row in self.db.execute(
+                "SELECT id, path, title, heading, language, text FROM passages WHERE id IN "
+                f"({','.join('?' * len(best))})", [int(ids[i]) for i in best])}
+        return [Hit(Passage(*rows[int(ids[i])]), float(scores[i])) for i in best
+                if int(ids[i]) in rows]
+
     def suspicious_passages(self) -> list[tuple[Source, Finding]]:
         """Passages that ask readers for a secret or read like instructions to the model
         (bot/screen.py), for `babeldesk index` to show their editors."""

@@ -103,6 +103,17 @@ def test_a_spanish_question_finds_an_english_only_article(tmp_path, detector, em
         words_only.close()
 
 
+def test_the_plain_baseline_finds_a_section_by_meaning_alone(tmp_path, detector, embedder):
+    base = open_base(tmp_path, detector, embedder, {"returns.md": RETURNS},
+                     sample_english=True)
+    try:
+        hits = base.nearest_by_meaning("¿Puedo devolver un dispositivo sin usar?", 3)
+        assert hits[0].passage.heading == "Returning a device"
+        assert len(hits) == 3 and hits[0].relevance >= hits[1].relevance >= hits[2].relevance
+    finally:
+        base.close()
+
+
 @pytest.mark.parametrize("embedded", [True, False])
 def test_a_chinese_question_finds_the_chinese_article(tmp_path, detector, embedder, embedded):
     base = open_base(tmp_path, detector, embedder if embedded else None,
