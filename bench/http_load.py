@@ -20,15 +20,12 @@ from pathlib import Path
 
 import aiohttp
 from common import ROOT, summary, table
+from throughput import QUESTIONS
 
 from adapters.http import HttpAdapter
 from bot.config import make_config
 from bot.core import open_core
 from bot.models import assemble_embedded
-
-QUESTIONS = ["How do I reset my password?", "¿Cuánto tarda el envío?",
-             "Wie kann ich eine Rückerstattung beantragen?",
-             "Le voyant clignote en rouge, que faire ?", "How long is the warranty?"]
 
 
 async def burst(core, max_pending: int, count: int) -> list[tuple[int, float, str]]:

@@ -9,16 +9,10 @@ import json
 
 import aiohttp
 import pytest
-from engines import ScriptedEngine
 
 from adapters.http import HttpAdapter
 from bot.core import open_core
 from bot.errors import AdapterError
-
-
-@pytest.fixture
-def scripted():
-    return ScriptedEngine()
 
 
 @pytest.fixture
@@ -29,13 +23,28 @@ def core(config, scripted):
 
 
 @pytest.fixture
-async def http(core):
-    adapter = HttpAdapter(core.pipeline, core.config.adapters.http)
-    adapter.config = type(adapter.config)(enabled=True, port=0)
-    await adapter.start()
-    async with aiohttp.ClientSession(f"http://127.0.0.1:{adapter.port}") as session:
+async def served(core):
+    """serve(tokens=[...], **settings) → a running adapter and a session for it."""
+    running: list[HttpAdapter] = []
+
+    async def serve(tokens=(), **settings):
+        cfg = dataclasses.replace(core.config.adapters.http, enabled=True, port=0, **settings)
+        adapter = HttpAdapter(core.pipeline, cfg, list(tokens))
+        await adapter.start()
+        running.append(adapter)
+        return adapter, aiohttp.ClientSession(f"http://127.0.0.1:{adapter.port}")
+
+    yield serve
+    for adapter in running:
+        await adapter.stop()
+
+
+@pytest.fixture
+async def http(served):
+    """The API on loopback without tokens, as `babeldesk run` starts it by default."""
+    adapter, session = await served()
+    async with session:
         yield adapter, session
-    await adapter.stop()
 
 
 async def test_a_question_gets_a_grounded_answer_as_json(http, core):
@@ -109,23 +118,6 @@ async def test_malformed_requests_get_a_json_error_not_a_500(http, path, body, s
     # The server is still there for the next question.
     async with session.post("/v1/messages", json={"text": ""}) as response:
         assert response.status == 200
-
-
-@pytest.fixture
-async def served(core):
-    """serve(tokens=[...], **settings) → a running adapter and a session for it."""
-    running: list[HttpAdapter] = []
-
-    async def serve(tokens=(), **settings):
-        cfg = dataclasses.replace(core.config.adapters.http, enabled=True, port=0, **settings)
-        adapter = HttpAdapter(core.pipeline, cfg, list(tokens))
-        await adapter.start()
-        running.append(adapter)
-        return adapter, aiohttp.ClientSession(f"http://127.0.0.1:{adapter.port}")
-
-    yield serve
-    for adapter in running:
-        await adapter.stop()
 
 
 def bearer(token: str) -> dict:
