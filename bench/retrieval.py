@@ -76,23 +76,18 @@ def paragraph_vectors(paragraphs: list[str], embedder, second) -> dict[str, tupl
 def give_vectors(kb: KnowledgeBase, vectors: dict[str, tuple]) -> None:
     """Store each passage's paragraph vectors under the passage's own digest (a long
     paragraph's pieces all get the paragraph's vectors)."""
-    rows = kb.db.execute("SELECT digest, text FROM passages").fetchall()
     found = {}
     spare = next(iter(vectors.values()))
-    for digest, text in rows:
-        text = text.rsplit(" (copy", 1)[0]
+    for digest, passage in kb.passages():
+        text = passage.text.rsplit(" (copy", 1)[0]
         if text not in vectors:
             text = next((p for p in vectors if text[:200] in p), None)
         # (a piece found in no paragraph gets some vector: only the count matters for speed)
         vector, blob, other = vectors[text] if text else spare
         found[digest] = (vector.astype(np.float16).tobytes(), blob,
                          other.astype(np.float16).tobytes())
-    with kb.db.conn:
-        kb.db.conn.executemany("INSERT OR REPLACE INTO vectors (digest, vector, sentences, "
-                               "second) VALUES (?, ?, ?, ?)",
-                               [(d, *v) for d, v in found.items()])
-    kb._dense = None
-    kb._embed_everything = False  # every passage has its vectors, as after a start-up's sync
+    # Every passage has its vectors then, as after a start-up's sync.
+    kb.store_vectors(found)
 
 
 def timed_searches(kb: KnowledgeBase, questions: list[str]) -> list[float]:

@@ -151,8 +151,8 @@ class KnowledgeConfig:
               "must be between 0 and 60 seconds")
 
 
-#: multilingual-e5-small's similarity floor and span (see bot/knowledge.py for how they were
-#: measured)
+#: multilingual-e5-small's similarity floor and span (how they were measured: docs/
+#: performance.md, "Retrieval constants and their measurements")
 E5_RELEVANCE = (0.80, 0.10)
 
 

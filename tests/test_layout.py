@@ -19,7 +19,7 @@ def imported_modules(path):
 
 
 def test_bot_imports_no_platform_library():
-    for path in (ROOT / "bot").glob("*.py"):
+    for path in (ROOT / "bot").rglob("*.py"):
         if path.name == "cli.py":  # the command line puts adapters and core together
             continue
         found = set(imported_modules(path)) & PLATFORM_LIBRARIES

