@@ -31,8 +31,9 @@ COMMANDS = {
     "model pull": "assemble the embedded model or download the configured one",
     "check": "check the config, the model and the knowledge; exit 0 when all is well",
     "history forget": "delete the stored history of a channel or of a user",
-    "eval": "put a questions file to the bot and report hit@1/hit@3 per language, "
-            "wrong-language answers, abstentions and unanswered questions",
+    "eval": "put questions files to the bot and report hit@1/hit@3, declined questions and "
+            "off-topic questions answered per language, wrong-language answers and unanswered "
+            "questions",
 }
 
 
@@ -258,15 +259,16 @@ def cmd_history_forget(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_eval(config: Config, args: argparse.Namespace) -> int:
-    from .evaluate import RetrievalOnly, check_expectations, load_questions, run
+    from .evaluate import RetrievalOnly, check_expectations, joined, load_questions, run
 
-    questions = load_questions(args.questions, config.languages)
+    files = [load_questions(path, config.languages) for path in args.questions]
     extra = {} if args.answers else {"engine": RetrievalOnly()}
     core = _open(config, watch=False, **extra)
     bar = ProgressBar("evaluating", "question")
     try:
-        check_expectations(args.questions, questions, core.knowledge)
-        evaluation = run(core.pipeline, questions, answers=args.answers, progress=bar)
+        for path, questions in zip(args.questions, files):
+            check_expectations(path, questions, core.knowledge)
+        evaluation = run(core.pipeline, joined(files), answers=args.answers, progress=bar)
     finally:
         bar.close()
         core.close()
@@ -288,12 +290,14 @@ def _format_evaluation(evaluation) -> str:
     def ratio(hits: int, of: int) -> str:
         return f"{hits}/{of}" if of else "-"
 
-    header = ("language", "questions", "hit@1", "hit@3", "abstained", "wrong language")
+    header = ("language", "questions", "hit@1", "hit@3", "declined", "off-topic answered",
+              "wrong language")
     rows = []
     for language, s in [*evaluation.languages.items(), ("all", evaluation.total)]:
         wrong = "-" if s.wrong_language is None else str(s.wrong_language)
         rows.append((language, str(s.questions), ratio(s.hit1, s.answerable),
-                     ratio(s.hit3, s.answerable), str(s.abstained), wrong))
+                     ratio(s.hit3, s.answerable), ratio(s.declined, s.answerable),
+                     ratio(s.off_topic_answered, s.off_topic), wrong))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths)))
@@ -384,8 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     pp.set_defaults(run=cmd_history_forget)
 
     p = sub.add_parser("eval", help=COMMANDS["eval"])
-    p.add_argument("questions", type=Path, metavar="QUESTIONS.yaml",
-                   help="the questions, each with the knowledge file that should answer it")
+    p.add_argument("questions", type=Path, metavar="QUESTIONS.yaml", nargs="+",
+                   help="questions files (YAML or JSON Lines), each question with the "
+                        "knowledge file that should answer it, or none")
     p.add_argument("--json", metavar="PATH", default=None,
                    help="also write the results as JSON to PATH (- for standard output only)")
     p.add_argument("--no-answers", dest="answers", action="store_false",

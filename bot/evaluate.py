@@ -13,11 +13,12 @@ command formats as a table or as JSON.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -181,6 +182,11 @@ class Summary:
     hit1: int = 0
     hit3: int = 0
     abstained: int = 0
+    #: answerable questions the bot said it did not know
+    declined: int = 0
+    #: questions the knowledge should not answer, and how many of them were answered
+    off_topic: int = 0
+    off_topic_answered: int = 0
     #: None when answers were not generated
     wrong_language: int | None = None
 
@@ -190,13 +196,18 @@ class Summary:
             self.answerable += 1
             self.hit1 += result.hit1
             self.hit3 += result.hit3
+            self.declined += result.abstained
+        else:
+            self.off_topic += 1
+            self.off_topic_answered += result.answered
         self.abstained += result.abstained
         if result.wrong_language is not None:
             self.wrong_language = (self.wrong_language or 0) + result.wrong_language
 
     def to_dict(self) -> dict:
         return {"questions": self.questions, "answerable": self.answerable, "hit@1": self.hit1,
-                "hit@3": self.hit3, "abstained": self.abstained,
+                "hit@3": self.hit3, "abstained": self.abstained, "declined": self.declined,
+                "off_topic": self.off_topic, "off_topic_answered": self.off_topic_answered,
                 "wrong_language": self.wrong_language}
 
 
@@ -265,19 +276,22 @@ class Evaluation:
 # --- the questions file ------------------------------------------------------------------------
 
 def load_questions(path: Path, languages: list[str]) -> list[Question]:
-    """The questions of a questions file; raises QuestionsError naming the entry and the
-    problem."""
+    """The questions of a questions file (YAML, or JSON Lines: one entry per line, `.jsonl`);
+    raises QuestionsError naming the entry and the problem."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise QuestionsError(path, "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise QuestionsError(path, f"cannot be read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise QuestionsError(path, f"not valid YAML: {exc}") from None
-    entries = data.get("questions") if isinstance(data, dict) else data
+    if Path(path).suffix.lower() == ".jsonl":
+        entries = _json_lines(path, text)
+    else:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise QuestionsError(path, f"not valid YAML: {exc}") from None
+        entries = data.get("questions") if isinstance(data, dict) else data
     if not isinstance(entries, list):
         raise QuestionsError(path, "expected a list of entries under `questions:`, each with "
                                    "question, expect and optionally language")
@@ -285,6 +299,31 @@ def load_questions(path: Path, languages: list[str]) -> list[Question]:
         raise QuestionsError(path, "there are no questions under `questions:`")
     return [_question(path, number, entry, languages)
             for number, entry in enumerate(entries, start=1)]
+
+
+def _json_lines(path: Path, text: str) -> list:
+    """The entries of a JSON Lines questions file; `lang` is taken for `language`, as
+    translation exports often name it."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QuestionsError(path, f"line {number}: not valid JSON: {exc.msg}") from None
+        if isinstance(entry, dict) and "lang" in entry and "language" not in entry:
+            entry["language"] = entry.pop("lang")
+        entries.append(entry)
+    return entries
+
+
+def joined(files: list[list[Question]]) -> list[Question]:
+    """The questions of several files as one list, numbered on from one file to the next."""
+    questions: list[Question] = []
+    for entries in files:
+        questions += [replace(q, number=len(questions) + q.number) for q in entries]
+    return questions
 
 
 def _question(path: Path, number: int, entry: object, languages: list[str]) -> Question:

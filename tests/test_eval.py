@@ -68,7 +68,7 @@ def test_the_example_file_reports_the_right_counts(config, tmp_path):
     all_row = next(line for line in result.stdout.splitlines() if line.startswith("all "))
     assert all_row.split() == ["all", str(len(entries)), f"{total['hit@1']}/{total['answerable']}",
                                f"{total['hit@3']}/{total['answerable']}",
-                               str(len(should_abstain)), "-"]
+                               f"0/{total['answerable']}", f"0/{len(should_abstain)}", "-"]
     assert "questions nothing answers: none" in result.stdout
     assert "all as expected" in result.stdout
 
@@ -88,7 +88,8 @@ def test_a_question_its_expected_file_does_not_answer_is_unanswered(config, tmp_
     assert data["questions"][1]["retrieved"] and data["questions"][1]["rank"] is None
     assert data["questions"][2]["abstained"] is True
     assert data["summary"]["all"] == {"questions": 3, "answerable": 2, "hit@1": 1, "hit@3": 1,
-                                      "abstained": 1, "wrong_language": None}
+                                      "abstained": 1, "declined": 0, "off_topic": 1,
+                                      "off_topic_answered": 0, "wrong_language": None}
     table = babeldesk(config, "eval", str(questions), "--no-answers")
     assert table.returncode == 1
     assert "questions nothing answers: 1\n  #2 [en] 'How do I reset my password?': " \
@@ -183,3 +184,31 @@ def test_answers_are_checked_for_their_language_and_abstentions(model_config, tm
         assert history.db["turns"].count == 0
     finally:
         history.close()
+
+
+def test_several_files_and_json_lines_make_one_table(config, tmp_path):
+    """Answerable questions from a translation export (JSON Lines, `lang`) and off-topic ones
+    from YAML, as for F-Droid's FAQ: declines and off-topic answers per language."""
+    lines = tmp_path / "questions.jsonl"
+    lines.write_text("\n".join(json.dumps(entry, ensure_ascii=False) for entry in [
+        {"lang": "en", "question": "How do I reset my password?", "expect": "en/account.md"},
+        {"lang": "es", "question": "¿Cómo restablezco mi contraseña?",
+         "expect": "es/cuenta.md"}]) + "\n\n", encoding="utf-8")
+    offtopic = write_questions(tmp_path, [
+        {"question": "What is the capital of Mongolia?", "language": "en"}], "offtopic.yaml")
+    result = babeldesk(config, "eval", str(lines), str(offtopic), "--no-answers", "--json", "-")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert [r["number"] for r in data["questions"]] == [1, 2, 3]
+    assert [r["language"] for r in data["questions"]] == ["en", "es", "en"]
+    assert data["summary"]["languages"]["en"]["off_topic"] == 1
+    assert data["summary"]["all"]["declined"] == data["summary"]["all"]["off_topic_answered"] == 0
+    table = babeldesk(config, "eval", str(lines), str(offtopic), "--no-answers").stdout
+    header = table.splitlines()[0].split("  ")
+    assert [h.strip() for h in header if h.strip()] == [
+        "language", "questions", "hit@1", "hit@3", "declined", "off-topic answered",
+        "wrong language"]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"question": "Hi?"}\n{not json\n', encoding="utf-8")
+    refused = babeldesk(config, "eval", str(broken), "--no-answers")
+    assert refused.returncode == 2 and f"{broken}: line 2: not valid JSON" in refused.stderr
