@@ -1,7 +1,7 @@
 """Answer or decline, on three kinds of knowledge: the same measurement, one table.
 
     .venv/bin/python bench/retrieval_quality.py [--sets sample,xquad,fdroid] [--xquad-per 30]
-        [--gate off] [--json out.json]
+        [--gate off] [--json out.json] [--ablate]
 
 For each data set, questions its knowledge answers (in many languages) and questions it does
 not (bench/questions/offtopic-*.yaml: other companies' products, general knowledge, chit-chat,
@@ -22,7 +22,9 @@ The data sets:
 - fdroid: F-Droid's English FAQ, its headings as asked in 9 languages by its translators;
   off-topic: offtopic-fdroid.yaml.
 
-`--gate off` sets retrieval.min_relevance to 0: the ranking alone. Indexes and embeddings are
+`--gate off` sets retrieval.min_relevance to 0: the ranking alone. `--ablate` measures each
+addition to keyword + dense fusion by its absence instead (hit@3 with the gate off, declines
+and off-topic answers with it on). Indexes and embeddings are
 kept in data/bench/quality, so a second run embeds nothing.
 """
 
@@ -38,6 +40,11 @@ from pathlib import Path
 import yaml
 from common import DATA, ROOT, table
 
+import contextlib
+import dataclasses
+
+from bot.knowledge import dense as dense_module
+from bot.knowledge import search as search_module
 from bot.cli import _open
 from bot.config import Config, load_config
 from bot.evaluate import Expected, Question, RetrievalOnly, evaluate, load_questions
@@ -100,11 +107,19 @@ def fdroid_set() -> tuple[Path, list[Question], list[Question]]:
     return DATA / "fdroid-faq" / "knowledge", answerable, offtopic
 
 
-def measure(name: str, knowledge: Path, answerable: list[Question], offtopic: list[Question],
-            gate: bool) -> tuple[dict[str, dict], list[dict]]:
-    """Per language: answerable, hit3, declined, offtopic, offtopic_answered; and per
-    question its language, kind, rank and the relevance of the first passages (to study a
-    gate: with the gate off, where would a threshold have to be?)."""
+#: each addition to keyword + dense fusion that earned its place (docs/performance.md, "Every
+#: ranker earns its place"), and how to run without it (--ablate)
+ADDITIONS = {
+    "second model": ("kb", "second", None),
+    "sentence vectors": ("kb", "by_sentence", False),
+    "centring": (dense_module, "CENTRE_WEIGHT", 0.0),
+    "Chinese dictionary": (search_module, "CHINESE_WEIGHT", 0.0),
+}
+
+
+def open_core(name: str, knowledge: Path, gate: bool):
+    """A retrieval-only core on `knowledge`, its index kept in WORK / name; `gate` false sets
+    retrieval.min_relevance to 0."""
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
     settings = {"data_dir": str(work / "data"),
@@ -113,8 +128,66 @@ def measure(name: str, knowledge: Path, answerable: list[Question], offtopic: li
     if not gate:
         settings["retrieval"] = {"min_relevance": 0.0}
     (work / "config.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
-    config = load_config(work / "config.yaml")
-    core = _open(config, watch=False, engine=RetrievalOnly())
+    return _open(load_config(work / "config.yaml"), watch=False, engine=RetrievalOnly())
+
+
+@contextlib.contextmanager
+def without(core, names: list[str]):
+    """The core's search with the named additions switched off, for the block's duration."""
+    saved = []
+    for name in names:
+        where, attr, value = ADDITIONS[name]
+        target = core.knowledge if where == "kb" else where
+        saved.append((target, attr, getattr(target, attr)))
+        setattr(target, attr, value)
+    try:
+        yield
+    finally:
+        for target, attr, value in reversed(saved):
+            setattr(target, attr, value)
+
+
+def ablate(name: str, knowledge: Path, answerable: list[Question], offtopic: list[Question]
+           ) -> list[list]:
+    """hit@3 (gate off), declined and off-topic answered (gate on) with everything, without
+    each addition alone, and without all of them."""
+    core = open_core(name, knowledge, gate=True)
+    gated = core.pipeline.config
+    open_ = dataclasses.replace(gated, retrieval=dataclasses.replace(gated.retrieval,
+                                                                     min_relevance=0.0))
+    rows = []
+    variants = [("everything", [])] + [(f"without {n}", [n]) for n in ADDITIONS] \
+        + [("keyword + dense only", list(ADDITIONS))]
+    try:
+        for label, names in variants:
+            with without(core, names):
+                core.pipeline.config = open_
+                ranked = asyncio.run(evaluate(core.pipeline, answerable, answers=False)).results
+                core.pipeline.config = gated
+                found = asyncio.run(evaluate(core.pipeline, answerable, answers=False)).results
+                stray = asyncio.run(evaluate(core.pipeline, offtopic, answers=False)).results
+            by_language = defaultdict(list)
+            for r in ranked:
+                by_language[r.question.language or r.detected].append(r.hit3)
+            worst = min(((sum(v) / len(v), lang) for lang, v in by_language.items()
+                         if len(v) >= 5), default=(0.0, "-"))
+            rows.append([label, f"{sum(r.hit3 for r in ranked) / len(ranked):.3f}",
+                         f"{worst[0]:.2f} {worst[1]}",
+                         f"{sum(r.abstained for r in found) / len(found):.3f}",
+                         f"{sum(not r.abstained for r in stray) / len(stray):.3f}"])
+            print(name, rows[-1], file=sys.stderr, flush=True)
+    finally:
+        core.pipeline.config = gated
+        core.close()
+    return rows
+
+
+def measure(name: str, knowledge: Path, answerable: list[Question], offtopic: list[Question],
+            gate: bool) -> tuple[dict[str, dict], list[dict]]:
+    """Per language: answerable, hit3, declined, offtopic, offtopic_answered; and per
+    question its language, kind, rank and the relevance of the first passages (to study a
+    gate: with the gate off, where would a threshold have to be?)."""
+    core = open_core(name, knowledge, gate)
     try:
         found = asyncio.run(evaluate(core.pipeline, answerable, answers=False)).results
         stray = asyncio.run(evaluate(core.pipeline, offtopic, answers=False)).results
@@ -177,6 +250,8 @@ def main() -> int:
                         help="XQuAD questions per language (one per paragraph)")
     parser.add_argument("--gate", choices=("on", "off"), default="on")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--ablate", action="store_true",
+                        help="measure each addition to keyword + dense fusion by its absence")
     args = parser.parse_args()
     makers = {"sample": sample_set, "xquad": lambda: xquad_set(args.xquad_per),
               "fdroid": fdroid_set}
@@ -185,6 +260,12 @@ def main() -> int:
         knowledge, answerable, offtopic = makers[name]()
         print(f"{name}: {len(answerable)} answerable, {len(offtopic)} off-topic questions",
               file=sys.stderr)
+        if args.ablate:
+            print(f"\n{name}\n\n" + table(["ranking", "hit@3 (gate off)", "worst language",
+                                              "declined", "off-topic answered"],
+                                             ablate(name, knowledge, answerable, offtopic)),
+                  flush=True)
+            continue
         results[name], details[name] = measure(name, knowledge, answerable, offtopic,
                                                args.gate == "on")
     for name, rows in results.items():

@@ -49,7 +49,7 @@ def open_knowledge(config: Config, detector: LanguageDetector,
     return KnowledgeBase(config.knowledge.path, config.data_dir / "knowledge.db", detector,
                          config.knowledge.chunk_chars, embedder, embedding.identity,
                          second=second, by_sentence=embedding.sentences,
-                         product=config.prompt.product, relevance=embedding.relevance,
+                         relevance=embedding.relevance,
                          max_file_bytes=int(config.knowledge.max_file_mb * 1024 * 1024))
 
 

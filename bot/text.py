@@ -28,11 +28,6 @@ _CJK_RUN = re.compile(
 )
 #: alphabetic words are cut to this length: a stemmer that works the same in every language
 STEM_CHARS = 6
-#: languages written with a space between syllables rather than words: two neighbouring
-#: syllables also make one term ("thành phố", city; "thời gian", time)
-SYLLABIC = frozenset({"vi"})
-#: punctuation: syllables on either side of it are not paired
-_CLAUSE_BREAK = re.compile(r"[^\w\s]+")
 #: a decimal digit of another script than ASCII's: Arabic-Indic ٣, Persian ۳, Devanagari ३,
 #: Thai ๓, Bengali ৩, fullwidth ３, …
 _OTHER_DIGIT = re.compile(r"(?![0-9])\d")
@@ -117,13 +112,12 @@ def ascii_digits(text: str) -> str:
     return _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), text)
 
 
-def search_terms(text: str, language: str | None = None) -> list[str]:
+def search_terms(text: str) -> list[str]:
     """The terms a text is indexed and searched by, in order, repeats kept.
 
     Chinese, Japanese, Korean and Thai (Lao, Myanmar, Khmer) runs become overlapping character
     pairs, since they are written without spaces between words; other words are case- and
-    accent-folded and cut to STEM_CHARS. Text in a SYLLABIC `language` gets its neighbouring
-    syllables' pairs after its terms. Digits of every script are searched as ASCII digits: an
+    accent-folded and cut to STEM_CHARS. Digits of every script are searched as ASCII digits: an
     Arabic question's "١٩٩٥" finds an English article's "1995".
     """
     text = ascii_digits(text)
@@ -138,20 +132,7 @@ def search_terms(text: str, language: str | None = None) -> list[str]:
             terms.extend(chars[i:i + 2] for i in range(len(chars) - 1))
         pos = run.end()
     terms.extend(_alphabetic_terms(text[pos:]))
-    if language in SYLLABIC:
-        terms.extend(syllable_pairs(text))
     return terms
-
-
-def syllable_pairs(text: str) -> list[str]:
-    """Each two neighbouring words' terms joined, within a clause: "Thành phố Hồ Chí Minh" →
-    thanhpho, phoho, hochi, chiminh."""
-    pairs = []
-    # Composed first: a decomposed tone mark is not a word character, and would end a clause.
-    for clause in _CLAUSE_BREAK.split(unicodedata.normalize("NFC", ascii_digits(text))):
-        words = _alphabetic_terms(clause)
-        pairs.extend(a + b for a, b in zip(words, words[1:]))
-    return pairs
 
 
 def _alphabetic_terms(text: str) -> list[str]:
@@ -163,9 +144,9 @@ def _alphabetic_terms(text: str) -> list[str]:
     return out
 
 
-def search_text(text: str, language: str | None = None) -> str:
+def search_text(text: str) -> str:
     """The text as the index stores it: its search terms separated by spaces."""
-    return " ".join(search_terms(text, language))
+    return " ".join(search_terms(text))
 
 
 @lru_cache(maxsize=64)
@@ -186,13 +167,8 @@ def function_words(language: str | None) -> tuple[str, ...]:
 
 @lru_cache(maxsize=64)
 def stop_terms(language: str | None) -> frozenset[str]:
-    """The search terms of a language's function words, and in a SYLLABIC language the
-    syllable pairs of its function phrases ("trước tiên", "thời gian")."""
-    terms = {t for word in function_words(language) for t in search_terms(word)}
-    if language in SYLLABIC:
-        terms.update(t for phrase in stopwordsiso.stopwords(language)
-                     for t in syllable_pairs(phrase))
-    return frozenset(terms)
+    """The search terms of a language's function words."""
+    return frozenset(t for word in function_words(language) for t in search_terms(word))
 
 
 # --- splitting long text for chat limits and for passages ----------------------------------

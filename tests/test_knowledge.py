@@ -285,29 +285,3 @@ def test_keyword_candidates_rank_as_fts5_does(tmp_path, knowledge_dir, detector,
     assert theirs, "the question must match something"
     assert [pid for pid, _ in ours] == [pid for pid, _ in theirs]
     assert [score for _, score in ours] == pytest.approx([rank for _, rank in theirs], rel=1e-3)
-
-
-def test_vietnamese_syllables_that_belong_together_are_searched_together(tmp_path, detector,
-                                                                        monkeypatch):
-    """Vietnamese spaces its syllables, not its words: "thành phố" (city) is one word, and
-    "thành" and "phố" alone are function words. The pair finds the section about the city."""
-    folder = tmp_path / "knowledge"
-    folder.mkdir()
-    (folder / "stores.vi.md").write_text(
-        "# Cửa hàng\n\n## Cửa hàng Đà Nẵng\n\nCửa hàng ở thành phố Đà Nẵng mở cửa từ 8 giờ "
-        "sáng đến 9 giờ tối.\n", encoding="utf-8")
-    (folder / "payment.vi.md").write_text(
-        "# Thanh toán\n\n## Thanh toán thành công\n\nKhi thanh toán thành công, hãy ghi số nhà "
-        "và tên phố. Phố nhỏ thì ghi thêm phường. Thành viên được giao hàng miễn phí.\n",
-        encoding="utf-8")
-    base = KnowledgeBase(folder, tmp_path / "k.db", detector)
-    try:
-        base.sync(full=True)
-        question = "Cửa hàng ở thành phố nào?"
-        assert base.search(question, "vi", 1)[0].passage.heading == "Cửa hàng Đà Nẵng"
-        question = "Thành phố nào?"
-        assert base.search(question, "vi", 1)[0].passage.heading == "Cửa hàng Đà Nẵng"
-        monkeypatch.setattr("bot.knowledge.search.SYLLABIC", frozenset())
-        assert base.search(question, "vi", 1)[0].passage.heading == "Thanh toán thành công"
-    finally:
-        base.close()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import pytest
 
-from bot.text import (function_words, search_terms, split_message, stop_terms,
-                      syllable_pairs)
+from bot.text import function_words, search_terms, split_message, stop_terms
 
 
 def test_short_text_is_one_piece():
@@ -75,7 +73,6 @@ def test_digits_of_every_script_are_searched_as_ascii_digits():
     assert search_terms("३० दिन") == ["30", "दिन"]
     assert search_terms("ภายใน๓๐วัน") == ["ภา", "าย", "ยใ", "ใน", "30", "วั", "ัน"]
     assert search_terms("エラー４０４") == ["エラ", "ラー", "404"]
-    assert syllable_pairs("trong ٣٠ ngày") == ["trong30", "30ngay"]
 
 
 def test_stop_terms_are_single_function_words_not_the_words_of_listed_phrases():
@@ -94,15 +91,3 @@ def test_function_words_are_single_words_and_languages_without_a_list_have_none(
     assert "και" in greek and list(greek) == sorted(greek)
     assert not any(ch.isspace() for word in function_words("vi") for ch in word)
     assert function_words("xx") == () and function_words(None) == ()
-
-
-def test_vietnamese_text_also_gets_its_syllable_pairs_within_a_clause():
-    assert search_terms("Thành phố Hồ Chí Minh, Việt Nam", "vi") == [
-        "thanh", "pho", "ho", "chi", "minh", "viet", "nam",
-        "thanhpho", "phoho", "hochi", "chiminh", "vietnam"]
-    assert search_terms("Thành phố Hồ Chí Minh", "en") == ["thanh", "pho", "ho", "chi", "minh"]
-    decomposed = unicodedata.normalize("NFD", "Thành phố Hồ Chí Minh")
-    assert search_terms(decomposed, "vi")[5:] == ["thanhpho", "phoho", "hochi", "chiminh"]
-    # The list's function phrases are function pairs; a two-syllable word outside it is not.
-    assert "thoigian" in stop_terms("vi") and "truoctien" in stop_terms("vi")
-    assert "thanhpho" not in stop_terms("vi")

@@ -40,8 +40,6 @@ class KnowledgeBase:
     second = _shared("models", "second")
     #: sentence vectors beside each passage's (retrieval.embedding.sentences)
     by_sentence = _shared("models", "by_sentence")
-    #: the product's name, which every article mentions (prompt.product)
-    product = _shared("dense", "product")
     #: the first model's similarity floor and span (retrieval.embedding.relevance_*)
     relevance = _shared("dense", "relevance")
     folder = _shared("folder_sync", "folder")
@@ -54,7 +52,7 @@ class KnowledgeBase:
     def __init__(self, folder: Path, db_path: Path, detector: LanguageDetector,
                  chunk_chars: int = 1200, embedder: Embedder | None = None,
                  embedding_id: str = "", second: Embedder | None = None,
-                 by_sentence: bool = False, product: str = "",
+                 by_sentence: bool = False,
                  relevance: tuple[float, float] = E5_RELEVANCE,
                  max_file_bytes: int = MAX_FILE_BYTES):
         self.models = Models(embedder, second if embedder else None,
@@ -75,7 +73,7 @@ class KnowledgeBase:
                                       max_file_bytes, self.keywords, self.vectors, self.models,
                                       self._stop)
         follow = self.folder_sync.follow_other_writers
-        self.dense = Dense(self.db, self._lock, self.models, self.vectors, follow, product,
+        self.dense = Dense(self.db, self._lock, self.models, self.vectors, follow,
                            relevance)
         self.ranking = Search(self.db, self._lock, self.models, self.keywords, self.dense,
                               follow)

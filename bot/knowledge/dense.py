@@ -12,8 +12,7 @@ import numpy as np
 import sqlite_utils
 
 from ..config import E5_RELEVANCE
-from ..text import ascii_digits, function_words, search_terms, stop_terms, without_name
-from .keywords import is_kana_particle
+from ..text import ascii_digits, function_words
 from .types import Hit, Passage
 
 if TYPE_CHECKING:
@@ -34,6 +33,10 @@ CENTRE_WEIGHT = 0.5
 CENTRE_WORDS = 64
 #: what the second model's similarity adds to the first one's floor and span (relevance)
 SECOND_FLOOR, SECOND_SPAN = 0.214, 0.30
+#: the passages after the nearest one whose mean similarity the nearest must stand out from
+STANDOUT_OF = 19
+#: passages whose vectors are this near the nearest one's are taken as its translations
+SAME_TOPIC = 0.9
 
 
 def embedding_text(passage: Passage) -> str:
@@ -73,6 +76,10 @@ class _Nearest:
     #: passage id → (language, sentence vectors) of the candidates
     extra: dict[int, tuple]
 
+    def language(self, row: int) -> str | None:
+        """The language of the candidate passage in `row`."""
+        return self.extra.get(int(self.ids[row]), (None,))[0]
+
     def spread(self, scores: np.ndarray) -> tuple[float, float]:
         """The mean and standard deviation of `scores` over the passages."""
         own = scores if self.live is None else scores[self.live]
@@ -89,20 +96,36 @@ class _Centring:
     lift: float
 
 
+def standout(found: _Nearest, passages: int) -> float | None:
+    """How far the passage nearest the question stands above the mean similarity of the next
+    STANDOUT_OF that are about something else: relative to the knowledge base itself, unlike
+    a fixed floor. Its translations (in another language, with vectors within SAME_TOPIC of
+    its own) do not count. `passages` is how many rows hold one; None with fewer than two."""
+    if passages < 2:
+        return None
+    scores = found.scores
+    k = min(DENSE_CANDIDATES, passages)  # all among the candidates, whose languages are known
+    rows = np.argpartition(-scores, k - 1)[:k]
+    rows = rows[np.argsort(-scores[rows])]
+    language = found.language(rows[0])
+    near = found.matrix[rows[1:]] @ found.matrix[rows[0]]
+    others = [row for row, same in zip(rows[1:].tolist(), near >= SAME_TOPIC)
+              if not (same and found.language(row) != language)][:STANDOUT_OF]
+    return float(scores[rows[0]] - scores[others or rows[1:STANDOUT_OF + 1]].mean())
+
+
 class Dense:
     """The passages nearest a question in meaning. Shares the index's database connection
     and lock; `follow` re-reads the index after another process changed it."""
 
     def __init__(self, db: sqlite_utils.Database, lock: threading.RLock, models: Models,
-                 vectors: Vectors, follow: Callable[[], None], product: str = "",
+                 vectors: Vectors, follow: Callable[[], None],
                  relevance: tuple[float, float] = E5_RELEVANCE):
         self.db = db
         self.lock = lock
         self.models = models
         self.vectors = vectors
         self.follow = follow
-        #: the product's name, which every article mentions (prompt.product)
-        self.product = product
         #: the first model's similarity floor and span (retrieval.embedding.relevance_*)
         self.relevance = relevance
         #: each language's centre (see CENTRE_WEIGHT), None where it has none
@@ -130,16 +153,18 @@ class Dense:
         return [Hit(Passage(*rows[int(ids[i])]), float(scores[i])) for i in best
                 if int(ids[i]) in rows]
 
-    def candidates(self, question: str, language: str | None) -> list[tuple[int, float]]:
+    def candidates(self, question: str, language: str | None
+                   ) -> tuple[list[tuple[int, float]], float | None]:
         """(passage id, relevance) of the passages nearest the question in meaning, best
-        first.
+        first; and how far the nearest stands out from the rest (`standout`; None when fewer
+        than two passages are embedded).
 
         Each model proposes its nearest passages; they are ordered by the passage's
         similarity plus its nearest sentence's plus the second model's, each counted in
         standard deviations above the question's mean similarity to the knowledge, so that
         the models' different scales weigh alike.
         """
-        question = self._question(question, language)
+        question = self._question(question)
         vector = self.models.embedder.embed_queries([question])[0]
         second = self.models.second
         second = second if second and language in second.languages else None
@@ -148,21 +173,15 @@ class Dense:
             self.follow()
             found = self._nearest(vector, second_vector)
         if found is None:
-            return []
+            return [], None
         centring = self._centring(found, vector, language)
-        return self._order(found, vector, centring, second)
+        passages = len(found.scores) if found.live is None else int(found.live.sum())
+        return (self._order(found, vector, centring, second),
+                standout(found, passages))
 
-    def _question(self, question: str, language: str | None) -> str:
+    @staticmethod
+    def _question(question: str) -> str:
         """The question as the models are asked it."""
-        if self.product:
-            # The product's name makes a question look like every article, in any language:
-            # "Можно ли купить чайник Kettlebird на Amazon?" scored 0.83 + 0.59 against a
-            # Japanese article about the subscription, 0.76 + 0.35 without the name.
-            # "What is Kettlebird?" keeps it: nothing but function words would be left.
-            rest = without_name(question, self.product)
-            stop = stop_terms(language)
-            if any(t not in stop and not is_kana_particle(t) for t in search_terms(rest)):
-                question = rest
         # "๑๙๙๕" and "1995" are one number to a reader, not to the models: XQuAD's Thai
         # questions with a number, written in Thai digits, found their English paragraph
         # 0.911 of the time with only the search terms' digits made ASCII, 0.962 with these.

@@ -12,6 +12,7 @@ import sqlite_utils
 
 from ..text import search_terms
 
+
 # What each constant's value was chosen from: docs/performance.md, "Retrieval constants and
 # their measurements".
 #: candidates read from FTS5 before relevance is weighed
@@ -30,9 +31,9 @@ def is_kana_particle(term: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def named_terms(title: str, heading: str, language: str | None) -> frozenset[str]:
+def named_terms(title: str, heading: str) -> frozenset[str]:
     """The search terms of a passage's title and heading (the same few recur in every search)."""
-    return frozenset(search_terms(f"{title}\n{heading}", language))
+    return frozenset(search_terms(f"{title}\n{heading}"))
 
 
 def bm25_idf(total: int, df: int) -> float:

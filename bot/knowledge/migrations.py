@@ -75,6 +75,13 @@ def create_index(db: sqlite_utils.Database) -> None:
     create_passages(db)
 
 
+@migrations()
+def parse_again_without_syllable_pairs(db: sqlite_utils.Database) -> None:
+    """Vietnamese passages' terms no longer include pairs of neighbouring syllables
+    (docs/performance.md, "Every ranker earns its place")."""
+    rebuild_passages(db)
+
+
 def upgrade(db: sqlite_utils.Database) -> None:
     """Apply the migrations this index has not had yet."""
     try:

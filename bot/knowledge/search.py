@@ -13,7 +13,7 @@ from typing import Callable
 import sqlite_utils
 
 from ..crossterms import dictionary, english_terms
-from ..text import SYLLABIC, search_terms, stop_terms, syllable_pairs
+from ..text import search_terms, stop_terms
 from .dense import Dense
 from .keywords import Keywords, is_kana_particle, match_terms, named_terms
 from .types import Hit, Passage
@@ -25,18 +25,31 @@ from .vectors import Models
 STOP_WEIGHT = 0.15
 #: the share of passages a term the knowledge never uses is weighed as if it appeared in
 UNSEEN_SHARE = 0.1
-#: weight, in ranking only, of the question's terms found in a passage's title and heading
-HEADING_BOOST = 1.0
 #: weight, in ranking only, of FTS5's BM25 score relative to the best candidate's
 BM25_WEIGHT = 1.0
+#: weight, in the keyword order, of the question's terms found in a passage's title and heading
+HEADING_BOOST = 1.0
 #: weight of the Chinese question's English translations' list (crossterms.py) in the fusion
 CHINESE_WEIGHT = 0.5
 #: reciprocal rank fusion: a passage scores 1 / (RRF_K + its rank) in each list
 RRF_K = 60
-#: added to passages in the question's language (a quarter of a first place): cite what users read
-LANGUAGE_BONUS = 0.25 / (RRF_K + 1)
+#: with embeddings, the words' or similarity's relevance that meets the default threshold
+#: (RELEVANCE_AT) once the question's nearest passage also stands out by STANDOUT_AT
+EVIDENCE_AT, STANDOUT_AT, RELEVANCE_AT = 0.10, 0.025, 0.3
 
 _COLUMNS = "p.id, p.path, p.title, p.heading, p.language, p.text, p.terms"
+
+
+def relevant(evidence: float, standing: float | None) -> float:
+    """A passage's relevance, 0..1: its words' share or its similarity (`evidence`) and, once
+    the knowledge is embedded, how far the passage nearest the question stands out from the
+    others (`standing`, see dense.standout); each meets RELEVANCE_AT at its own mark, and the
+    weaker one counts. An off-topic question is as near some passage as many answerable ones
+    are, but no passage stands out for it."""
+    if standing is None:
+        return evidence
+    return max(0.0, min(1.0, evidence * RELEVANCE_AT / EVIDENCE_AT,
+                        standing * RELEVANCE_AT / STANDOUT_AT))
 
 
 def relevance_gate(hits: list[Hit], min_relevance: float, limit: int) -> list[Hit]:
@@ -48,7 +61,7 @@ def relevance_gate(hits: list[Hit], min_relevance: float, limit: int) -> list[Hi
 class _Candidates:
     """What a question's search found before it is ranked."""
 
-    #: the question's terms (with Vietnamese syllable pairs) and its language's function words
+    #: the question's terms and its language's function words
     terms: list[str]
     stop: frozenset[str]
     #: the index's term counts (`Keywords.frequencies`)
@@ -96,22 +109,22 @@ class Search:
         FTS5's BM25 finds candidates by their words, and the embeddings by their meaning, in
         any language; the two lists are fused by reciprocal rank. Relevance is the IDF-weighted
         share of the question's terms that a passage contains, or its embedding's similarity
-        when that says more: unlike BM25 or ranks, both can be compared with a fixed
-        threshold, so a question about something the knowledge never mentions scores low.
+        when that says more, capped by how far the nearest passage stands out from the rest
+        of the knowledge (`relevant`): a question the knowledge does not answer scores low.
         """
         terms = list(dict.fromkeys(search_terms(question)))
-        dense = (self.dense.candidates(question, language)
-                 if self.models.embedder and question.strip() else [])
+        dense, standing = (self.dense.candidates(question, language)
+                           if self.models.embedder and question.strip() else ([], None))
         if not terms and not dense:
             return []
         found = self._candidates(question, language, terms, dense)
         scored = self._score(found, dict(dense), language)
         if dense:
-            order = self._fuse(scored, dense, found, language)
+            order = self._fuse(scored, dense, found)
         else:
             order = [item[-1] for item in scored.lexical]
-        hits = [Hit(scored.passages[pid], scored.relevance[pid]) for pid in order
-                if pid in scored.passages]
+        hits = [Hit(scored.passages[pid], relevant(scored.relevance[pid], standing))
+                for pid in order if pid in scored.passages]
         return relevance_gate(hits, min_relevance, limit)
 
     # -- candidates --
@@ -130,12 +143,6 @@ class Search:
             self.follow()
             counts, frequencies = self.keywords.frequencies()
             found = _Candidates(terms, stop, counts, frequencies)
-            if language in SYLLABIC and counts.get(language):
-                # Only where the knowledge is written in the question's language: elsewhere
-                # no passage has the pairs, and they would weigh the question's shares down.
-                pairs = [t for t in dict.fromkeys(syllable_pairs(question)) if t not in terms]
-                terms += pairs
-                topic += [t for t in pairs if t not in stop]
             if translating and counts.get("en"):
                 found.english = english_terms(question, frequencies["en"])
                 if found.english:
@@ -200,7 +207,7 @@ class Search:
                 continue
             # A question that names a section's topic ("livraison") is about that section,
             # even where another passage shares a rarer side word ("temps").
-            named = named_terms(title, heading, lang)
+            named = named_terms(title, heading)
             topical = sum(w for t, w in idf.items() if t in named) / weight
             # BM25 (FTS5 ranks are negative, best first) adds how often the words occur.
             score = words + HEADING_BOOST * topical + BM25_WEIGHT * rank / best_rank
@@ -210,8 +217,8 @@ class Search:
 
     # -- fusion --
 
-    def _fuse(self, scored: _Scored, dense: list[tuple[int, float]], found: _Candidates,
-              language: str | None) -> list[int]:
+    def _fuse(self, scored: _Scored, dense: list[tuple[int, float]], found: _Candidates
+              ) -> list[int]:
         """The passage ids in the order of their fused scores."""
         fused: dict[int, float] = defaultdict(float)
         # A keyword rank counts by the square of the share of the question's words the
@@ -224,10 +231,6 @@ class Search:
             fused[pid] += 1.0 / (RRF_K + position)
         if found.translated:
             self._fuse_translated(fused, scored, found)
-        for pid in fused:
-            # (a passage deleted by an edit since the embeddings were searched is gone)
-            if pid in scored.passages:
-                fused[pid] += LANGUAGE_BONUS * (scored.passages[pid].language == language)
         return sorted(fused, key=fused.get, reverse=True)
 
     def _fuse_translated(self, fused: dict[int, float], scored: _Scored,

@@ -273,7 +273,7 @@ class FolderSync:
         self.db["passages"].insert_all(
             {"path": path, "title": p.title, "heading": p.heading, "language": p.language,
              "position": i, "text": p.text,
-             "terms": search_text(f"{p.heading}\n{p.text}", p.language),
+             "terms": search_text(f"{p.heading}\n{p.text}"),
              "digest": hashlib.sha256(embedding_text(p).encode()).hexdigest()}
             for i, p in enumerate(passages))
         self.keywords.recount(path, +1)
