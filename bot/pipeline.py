@@ -24,6 +24,7 @@ from .language import MIN_CONFIDENCE, LanguageDetector
 from .message import Answer, Message, Reply
 from .metrics import Metrics
 from .screen import ScreenedStream, screen_answer
+from .smalltalk import SmallTalk, small_talk
 from .text import has_words, normalise_message, without_links, without_name
 from .texts import LANGUAGE_NAMES, Texts
 
@@ -153,6 +154,12 @@ class Pipeline:
             language = requested or prior or language
             if handed_off:
                 return Answer("", language, kind="handed_off")
+            chat = small_talk(text, self.config.prompt.product)
+            if chat:
+                language = requested or self._small_talk_language(chat, prior, language)
+                answer = Answer(self.texts.get(chat.kind, language), language,
+                                kind="small_talk")
+                return await asyncio.to_thread(self._store, message, text, answer)
             if not has_words(without_links(text)):
                 # Nothing to answer: empty, emoji, or a bare link we will not open.
                 return Answer(self.texts.get("empty", language), language, kind="empty")
@@ -197,6 +204,14 @@ class Pipeline:
         except Exception:
             log.exception("message %s in %s failed", message.id, message.key.id)
         return Answer(self.texts.get("error", language), language, kind="error")
+
+    def _small_talk_language(self, chat: SmallTalk, prior: str | None, fallback: str) -> str:
+        """The language to answer small talk in: the conversation's when the phrase is of it
+        (or of every language: "ok", 👍), else the phrase's ("hola" → es), if configured."""
+        if not chat.languages or prior in chat.languages:
+            return prior or fallback
+        return next((lang for lang in chat.languages if lang in self.config.languages),
+                    prior or fallback)
 
     def _without_product(self, text: str) -> str:
         return without_name(text, self.config.prompt.product)
