@@ -33,8 +33,7 @@ HEADING_BOOST = 1.0
 CHINESE_WEIGHT = 0.5
 #: reciprocal rank fusion: a passage scores 1 / (RRF_K + its rank) in each list
 RRF_K = 60
-#: with embeddings, the words' or similarity's relevance that meets the default threshold
-#: (RELEVANCE_AT) once the question's nearest passage also stands out by STANDOUT_AT
+#: with embeddings, the evidence and the standout that each meet relevance RELEVANCE_AT
 EVIDENCE_AT, STANDOUT_AT, RELEVANCE_AT = 0.10, 0.025, 0.3
 
 _COLUMNS = "p.id, p.path, p.title, p.heading, p.language, p.text, p.terms"
