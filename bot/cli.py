@@ -128,7 +128,11 @@ def cmd_ask(config: Config, args: argparse.Namespace) -> int:
     finally:
         core.close()
     if args.json:
-        print(json.dumps(streamed_answer.to_dict(), ensure_ascii=False, indent=2))
+        # "language" is the one babeldesk answered for (the question's, or the conversation's);
+        # "answer_language" the one the answer's text is written in.
+        data = {**streamed_answer.to_dict(),
+                "answer_language": core.pipeline.answer_language(streamed_answer)}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         if streamed_answer.kind != "answer":
             print(streamed_answer.text, end="")

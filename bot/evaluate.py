@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,7 @@ from .errors import BabeldeskError, ConfigError, ModelError
 from .knowledge import Hit, KnowledgeBase
 from .message import Message
 from .pipeline import Pipeline
-from .text import normalise_message, without_links
+from .text import normalise_message
 
 log = logging.getLogger(__name__)
 
@@ -462,11 +461,7 @@ async def _ask(pipeline: Pipeline, question: Question, answers: bool) -> Result:
         result.answer, result.kind = answer.text, answer.kind
         result.abstained = answer.abstained
         result.sources = [s.label for s in answer.sources]
-        result.answer_language = answer.language
-        if answer.kind == "answer":
-            sample = re.sub(r"`[^`]*`?|\[\d+\]", " ",
-                            without_links(pipeline._without_product(answer.text)))
-            result.answer_language = pipeline.detector.detect_document(sample) or answer.language
+        result.answer_language = pipeline.answer_language(answer)
     result.seconds = time.monotonic() - started
     log.debug("question %d: rank %s, abstained %s, kind %s", question.number, rank,
               result.abstained, result.kind)

@@ -213,6 +213,16 @@ class Pipeline:
         return next((lang for lang in chat.languages if lang in self.config.languages),
                     prior or fallback)
 
+    def answer_language(self, answer: Answer) -> str:
+        """The language an answer is written in, as read from its text (code, links, citation
+        marks and the product's name left out); the language it was meant to be in when it
+        is no generated answer or cannot be told."""
+        if answer.kind != "answer":
+            return answer.language
+        sample = re.sub(r"`[^`]*`?|\[\d+\]", " ",
+                        without_links(self._without_product(answer.text)))
+        return self.detector.detect_document(sample) or answer.language
+
     def _without_product(self, text: str) -> str:
         return without_name(text, self.config.prompt.product)
 

@@ -27,7 +27,7 @@ def test_ask_json_answers_with_language_and_sources(cli_config):
     result = babeldesk(cli_config, "ask", "--json", "¿Cómo puedo restablecer mi contraseña?")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert {"answer", "language", "sources", "abstained"} <= set(data)
+    assert {"answer", "language", "answer_language", "sources", "abstained"} <= set(data)
     assert data["language"] == "es" and data["abstained"] is False and data["answer"]
     assert "es/cuenta.md" in [s["path"] for s in data["sources"]]
 

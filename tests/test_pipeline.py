@@ -8,6 +8,7 @@ import pytest
 from helpers import message, wait_until
 
 from bot.core import open_core
+from bot.message import Answer
 from bot.pipeline import PASSAGES_HEADER
 
 pytestmark = pytest.mark.model
@@ -438,3 +439,17 @@ async def test_a_handed_off_conversation_stays_silent_until_released(core):
                                                thread="t"))
     assert back.kind == "answer"
     assert core.history.count(asking.key) == stored + 2
+
+
+def test_an_answers_language_is_read_from_its_text(config, scripted):
+    """`ask --json` and `eval` report the language an answer is written in, which a weak model
+    may get wrong, beside the one it was meant to be in."""
+    core = open_core(config, engine=scripted)
+    try:
+        written = Answer("El envío tarda de tres a cinco días laborables en la península.",
+                         "en", kind="answer")
+        assert core.pipeline.answer_language(written) == "es"
+        declined = Answer("Je n'ai pas trouvé cela dans nos articles.", "fr", kind="abstained")
+        assert core.pipeline.answer_language(declined) == "fr"
+    finally:
+        core.close()
