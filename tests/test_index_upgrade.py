@@ -1,11 +1,12 @@
 """A knowledge index written by an earlier babeldesk is upgraded in place: its vectors are
 kept, so a new version never embeds a large knowledge folder again.
 
-tests/data/index-v8/ holds a small knowledge folder (English and Spanish) and the
-knowledge.db that babeldesk wrote for it at commit 20bdb7f (meta version "8", before the index
-schema came from migrations), with e5's passage and sentence vectors and the Universal
-Sentence Encoder's. tests/data/index-v8/build.py wrote it; its docstring says how to run it
-again with that babeldesk.
+tests/data/index-v8/ holds a small knowledge folder (English and Spanish) and, in index.sql,
+the index that babeldesk wrote for it at commit 20bdb7f (meta version "8", before the index
+schema came from migrations): its schema and its meta, files and passages rows.
+tests/data/index-v8/build.py wrote it; its docstring says how to run it again with that
+babeldesk. The vectors (e5's passage and sentence vectors, the Universal Sentence Encoder's)
+are computed here, once, and stored under the digests that index gave its passages.
 """
 
 from __future__ import annotations
@@ -53,12 +54,34 @@ def detector():
     return LanguageDetector(Config().languages, "en")
 
 
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory, detector, models) -> list[tuple]:
+    """(digest, vector, sentences, second) of the fixture folder's passages, as babeldesk
+    computes them."""
+    scratch = tmp_path_factory.mktemp("vectors") / "knowledge.db"
+    base = KnowledgeBase(FIXTURE / "knowledge", scratch, detector, 1200, models[0], IDENTITY,
+                         second=models[1], by_sentence=True)
+    try:
+        base.sync(full=True)
+    finally:
+        base.close()
+    with sqlite3.connect(scratch) as conn:
+        return conn.execute("SELECT digest, vector, sentences, second FROM vectors").fetchall()
+
+
 @pytest.fixture
-def index(tmp_path):
-    """A copy of the fixture: (knowledge folder, knowledge.db)."""
+def index(tmp_path, vectors):
+    """The fixture's index with its vectors: (knowledge folder, knowledge.db)."""
     shutil.copytree(FIXTURE / "knowledge", tmp_path / "knowledge")
-    shutil.copyfile(FIXTURE / "knowledge.db", tmp_path / "knowledge.db")
-    return tmp_path / "knowledge", tmp_path / "knowledge.db"
+    db = tmp_path / "knowledge.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript((FIXTURE / "index.sql").read_text(encoding="utf-8"))
+        written = {row[0] for row in conn.execute("SELECT digest FROM passages")}
+        # The earlier version keyed its passages' vectors by the digests this one computes.
+        assert written == {row[0] for row in vectors}
+        conn.executemany("INSERT INTO vectors VALUES (?, ?, ?, ?)", vectors)
+    conn.close()
+    return tmp_path / "knowledge", db
 
 
 def open_base(index, detector, models) -> tuple[KnowledgeBase, Counting, Counting]:
