@@ -154,6 +154,9 @@ class KnowledgeConfig:
 #: multilingual-e5-small's similarity floor and span (how they were measured: docs/
 #: performance.md, "Retrieval constants and their measurements")
 E5_RELEVANCE = (0.80, 0.10)
+#: with embeddings, the evidence and the standout that each meet relevance RELEVANCE_AT (the
+#: gate: bot/knowledge/search.py; figures: docs/performance.md, "A gate that generalises")
+EVIDENCE_AT, STANDOUT_AT, RELEVANCE_AT = 0.10, 0.025, 0.3
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ class RetrievalConfig:
         check(0 <= self.min_relevance <= 1, f"{key}.min_relevance", "must be between 0 and 1")
         self.embedding.validate(f"{key}.embedding")
         floor, span = self.embedding.relevance
-        needed = floor + self.min_relevance * span
+        needed = floor + self.min_relevance * EVIDENCE_AT / RELEVANCE_AT * span
         check(needed < 1, f"{key}.embedding.relevance_floor",
               f"with relevance_span {span} and min_relevance {self.min_relevance}, a passage "
               f"would need a similarity of {needed:.2f}, which no embedding reaches")

@@ -12,6 +12,7 @@ from typing import Callable
 
 import sqlite_utils
 
+from ..config import EVIDENCE_AT, RELEVANCE_AT, STANDOUT_AT
 from ..crossterms import dictionary, english_terms
 from ..text import search_terms, stop_terms
 from .dense import Dense
@@ -33,8 +34,6 @@ HEADING_BOOST = 1.0
 CHINESE_WEIGHT = 0.5
 #: reciprocal rank fusion: a passage scores 1 / (RRF_K + its rank) in each list
 RRF_K = 60
-#: with embeddings, the evidence and the standout that each meet relevance RELEVANCE_AT
-EVIDENCE_AT, STANDOUT_AT, RELEVANCE_AT = 0.10, 0.025, 0.3
 
 _COLUMNS = "p.id, p.path, p.title, p.heading, p.language, p.text, p.terms"
 
