@@ -295,13 +295,15 @@ def _format_evaluation(evaluation) -> str:
         return f"{hits}/{of}" if of else "-"
 
     header = ("language", "questions", "hit@1", "hit@3", "declined", "off-topic answered",
-              "wrong language")
+              "wrong language", "check failed", "quoted", "missing facts")
     rows = []
     for language, s in [*evaluation.languages.items(), ("all", evaluation.total)]:
-        wrong = "-" if s.wrong_language is None else str(s.wrong_language)
+        judged = evaluation.answers
         rows.append((language, str(s.questions), ratio(s.hit1, s.answerable),
                      ratio(s.hit3, s.answerable), ratio(s.declined, s.answerable),
-                     ratio(s.off_topic_answered, s.off_topic), wrong))
+                     ratio(s.off_topic_answered, s.off_topic),
+                     *(str(n) if judged else "-" for n in (
+                         s.wrong_language or 0, s.check_failed, s.quoted, s.missing_facts))))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths)))
@@ -327,9 +329,16 @@ def _format_evaluation(evaluation) -> str:
         ("questions nothing answers", evaluation.unanswered(),
          lambda r: f"expected {expected(r)}; retrieved {top(r)}"),
         ("neither answered nor abstained", evaluation.failed(), lambda r: f"{r.kind}"),
+        ("answers that failed the check", evaluation.check_failed(),
+         lambda r: f"{r.check}; sent {r.origin if r.answered else r.kind}"),
+        ("answers with numbers no passage gives", evaluation.foreign_numbers(),
+         lambda r: ", ".join(r.foreign_numbers)),
+        ("answers missing a fact they must state", evaluation.missing_facts(),
+         lambda r: "missing " + ", ".join(repr(f) for f in r.missing)),
     ]
     for title, results, detail in sections:
-        if not results and title.startswith("neither"):
+        if not results and (title.startswith("neither") or not evaluation.answers
+                            and title.startswith("answers ")):
             continue
         lines.append("")
         lines.append(f"{title}: {len(results) or 'none'}")

@@ -61,6 +61,9 @@ def check_gguf_source(cfg: Any, key: str, local: bool = True) -> None:
         check(cfg.file.endswith(".gguf"), f"{key}.file", "must name a .gguf file")
 
 
+ANSWER_MODES = ("auto", "generate", "extract")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     #: llama (a GGUF file run in this process) or openai (an OpenAI-compatible server)
@@ -100,6 +103,10 @@ class ModelConfig:
     retries: int = 2
     #: answers generated at once; 1 for the llama backend, more for a server that batches
     parallel: int = 1
+    #: generate (the model's answer, withheld when it fails the answer check), extract (the
+    #: article's own sentences, translated by the model when needed) or auto (generate, and
+    #: extract when the answer fails the check)
+    answer_mode: str = "auto"
 
     def validate(self, key: str) -> None:
         check(self.backend in ("llama", "openai"), f"{key}.backend",
@@ -108,6 +115,8 @@ class ModelConfig:
         check(self.retries >= 0, f"{key}.retries", "must be 0 or more")
         check(self.cache_mb >= 0, f"{key}.cache_mb", "must be 0 (off) or more megabytes")
         check(1 <= self.parallel <= 64, f"{key}.parallel", "must be between 1 and 64")
+        check(self.answer_mode in ANSWER_MODES, f"{key}.answer_mode",
+              f"must be one of {', '.join(ANSWER_MODES)}, got {self.answer_mode!r}")
         if self.backend == "openai":
             check(bool(self.base_url) and self.base_url.startswith(("http://", "https://")),
                   f"{key}.base_url", "must be the server's http(s) URL, like "

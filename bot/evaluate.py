@@ -27,7 +27,8 @@ from .errors import BabeldeskError, ConfigError, ModelError
 from .knowledge import Hit, KnowledgeBase
 from .message import Message
 from .pipeline import Pipeline
-from .text import normalise_message
+from .check import numbers
+from .text import ascii_digits, normalise_message
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 TOP = 3
 #: where the evaluation's conversations are stored while they are answered (then deleted)
 PLATFORM = "eval"
-KEYS = ("question", "expect", "language")
+KEYS = ("question", "expect", "language", "must_contain")
 
 
 class QuestionsError(ConfigError):
@@ -76,6 +77,8 @@ class Question:
     expect: tuple[Expected, ...] = ()
     #: the language the answer should be in; None: the one detected from the question
     language: str | None = None
+    #: facts the answer has to state, as written in it ("2 ans")
+    must_contain: tuple[str, ...] = ()
 
     @property
     def should_abstain(self) -> bool:
@@ -104,6 +107,14 @@ class Result:
     answer_language: str | None = None
     sources: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: model, quoted or translated (see Answer.origin); None without answers
+    origin: str | None = None
+    #: why the model's answer failed the answer check ("" when it passed or none was written)
+    check: str = ""
+    #: numbers in the answer that neither the retrieved passages nor the question state
+    foreign_numbers: list[str] = field(default_factory=list)
+    #: the question's must_contain facts the answer does not state
+    missing: list[str] = field(default_factory=list)
 
     @property
     def hit1(self) -> bool:
@@ -129,6 +140,13 @@ class Result:
         return self.answered and self.answer_language != self.language
 
     @property
+    def checked(self) -> bool | None:
+        """The model's own answer passed the answer check; None without a model answer."""
+        if self.kind is None or not self.answered and not self.check:
+            return None
+        return not self.check
+
+    @property
     def failed(self) -> bool:
         """Neither an answer nor an abstention: a refusal, a model error."""
         return self.kind is not None and self.kind not in ("answer", "abstained")
@@ -149,7 +167,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        if self.failed or self.wrong_language:
+        if self.failed or self.wrong_language or self.missing or self.foreign_numbers:
             return False
         if self.question.should_abstain:
             return self.abstained
@@ -167,6 +185,9 @@ class Result:
             "abstained": self.abstained, "answered": self.answered,
             "answer": self.answer, "kind": self.kind, "answer_language": self.answer_language,
             "wrong_language": self.wrong_language, "sources": self.sources,
+            "origin": self.origin, "check": self.check, "check_passed": self.checked,
+            "foreign_numbers": self.foreign_numbers, "must_contain": list(q.must_contain),
+            "missing": self.missing,
             "unanswered": self.unanswered, "ok": self.ok, "seconds": round(self.seconds, 2),
         }
 
@@ -188,6 +209,12 @@ class Summary:
     off_topic_answered: int = 0
     #: None when answers were not generated
     wrong_language: int | None = None
+    #: answers whose model text failed the check, and answers quoted from the article
+    check_failed: int = 0
+    quoted: int = 0
+    #: answers stating a number no passage gives; questions missing a must_contain fact
+    foreign_numbers: int = 0
+    missing_facts: int = 0
 
     def add(self, result: Result) -> None:
         self.questions += 1
@@ -202,12 +229,18 @@ class Summary:
         self.abstained += result.abstained
         if result.wrong_language is not None:
             self.wrong_language = (self.wrong_language or 0) + result.wrong_language
+        self.check_failed += result.checked is False
+        self.quoted += result.answered and result.origin in ("quoted", "translated")
+        self.foreign_numbers += bool(result.foreign_numbers)
+        self.missing_facts += bool(result.missing)
 
     def to_dict(self) -> dict:
         return {"questions": self.questions, "answerable": self.answerable, "hit@1": self.hit1,
                 "hit@3": self.hit3, "abstained": self.abstained, "declined": self.declined,
                 "off_topic": self.off_topic, "off_topic_answered": self.off_topic_answered,
-                "wrong_language": self.wrong_language}
+                "wrong_language": self.wrong_language, "check_failed": self.check_failed,
+                "quoted": self.quoted, "foreign_numbers": self.foreign_numbers,
+                "missing_facts": self.missing_facts}
 
 
 @dataclass
@@ -249,6 +282,15 @@ class Evaluation:
     def failed(self) -> list[Result]:
         return [r for r in self.results if r.failed]
 
+    def check_failed(self) -> list[Result]:
+        return [r for r in self.results if r.checked is False]
+
+    def foreign_numbers(self) -> list[Result]:
+        return [r for r in self.results if r.foreign_numbers]
+
+    def missing_facts(self) -> list[Result]:
+        return [r for r in self.results if r.missing]
+
     @property
     def passed(self) -> bool:
         """Every question with an expected file found in the top passages and answered in its
@@ -256,18 +298,19 @@ class Evaluation:
         return all(r.ok for r in self.results)
 
     def to_dict(self) -> dict:
-        def numbers(results: list[Result]) -> list[int]:
+        def numbered(results: list[Result]) -> list[int]:
             return [r.question.number for r in results]
 
         return {
             "passed": self.passed, "answers": self.answers, "seconds": round(self.seconds, 1),
             "summary": {"languages": {lang: s.to_dict() for lang, s in self.languages.items()},
                         "all": self.total.to_dict()},
-            "wrong_language": numbers(self.wrong_language()),
-            "unexpected_abstentions": numbers(self.unexpected_abstentions()),
-            "should_have_abstained": numbers(self.should_have_abstained()),
-            "unanswered": numbers(self.unanswered()),
-            "failed": numbers(self.failed()),
+            "wrong_language": numbered(self.wrong_language()),
+            "unexpected_abstentions": numbered(self.unexpected_abstentions()),
+            "should_have_abstained": numbered(self.should_have_abstained()),
+            "unanswered": numbered(self.unanswered()),
+            "failed": numbered(self.failed()),
+            "check_failed": numbered(self.check_failed()),
             "questions": [r.to_dict() for r in self.results],
         }
 
@@ -352,7 +395,13 @@ def _question(path: Path, number: int, entry: object, languages: list[str]) -> Q
         raise fail("expect is an empty list; leave it out (or null) when the knowledge should "
                    "not answer the question")
     expect = tuple(_expected(item, fail) for item in items)
-    return Question(number, text.strip(), expect, language)
+    facts = entry.get("must_contain")
+    facts = [facts] if isinstance(facts, (str, int, float)) else facts or []
+    if not isinstance(facts, list) or not all(isinstance(f, (str, int, float)) for f in facts):
+        raise fail("must_contain must be a fact or a list of facts, as the answer should "
+                   "write them (\"2 ans\")")
+    return Question(number, text.strip(), expect, language,
+                    tuple(str(f).strip() for f in facts if str(f).strip()))
 
 
 def _expected(item: object, fail: Callable[[str], QuestionsError]) -> Expected:
@@ -397,6 +446,11 @@ def check_expectations(path: Path, questions: list[Question], knowledge: Knowled
 
 def _fold(text: str) -> str:
     return " ".join(text.casefold().split())
+
+
+def _fact(text: str) -> str:
+    """A fact as compared: case, spacing and the script of digits left aside."""
+    return _fold(ascii_digits(text).replace("\u00a0", " "))
 
 
 # --- running the questions ---------------------------------------------------------------------
@@ -462,6 +516,12 @@ async def _ask(pipeline: Pipeline, question: Question, answers: bool) -> Result:
         result.abstained = answer.abstained
         result.sources = [s.label for s in answer.sources]
         result.answer_language = pipeline.answer_language(answer)
+        result.origin, result.check = answer.origin, answer.check
+        if answer.kind == "answer":
+            passages = "\n".join(h.passage.text for h in hits) + "\n" + question.text
+            result.foreign_numbers = sorted(numbers(answer.text) - numbers(passages))
+            result.missing = [f for f in question.must_contain
+                              if _fact(f) not in _fact(answer.text)]
     result.seconds = time.monotonic() - started
     log.debug("question %d: rank %s, abstained %s, kind %s", question.number, rank,
               result.abstained, result.kind)

@@ -56,6 +56,11 @@ class Answer:
     notice: str = ""
     #: the stored answer's id, for feedback; None when nothing was stored
     turn_id: int | None = None
+    #: for an answer: model (written by the model and checked), quoted (the article's own
+    #: sentences) or translated (those sentences translated by the model, and checked)
+    origin: str = "model"
+    #: why the model's answer failed the answer check, when it was replaced or withheld
+    check: str = ""
 
     @property
     def silent(self) -> bool:
@@ -66,7 +71,8 @@ class Answer:
     def to_dict(self) -> dict:
         return {"answer": self.text, "language": self.language,
                 "sources": [s.to_dict() for s in self.sources], "abstained": self.abstained,
-                "kind": self.kind, "notice": self.notice, "turn_id": self.turn_id}
+                "kind": self.kind, "notice": self.notice, "turn_id": self.turn_id,
+                "origin": self.origin, "check": self.check}
 
 
 _END = object()

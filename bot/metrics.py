@@ -30,6 +30,9 @@ class Metrics:
         self.language_retries = Counter(
             "babeldesk_language_retries", "Answers written again because they began in another "
             "language than the user's", ["language"], registry=r)
+        self.checks_failed = Counter(
+            "babeldesk_answer_checks_failed", "Answers that failed the answer check, by what "
+            "was wrong (restated, unsupported, fact, language)", ["problem"], registry=r)
         self.errors = Counter("babeldesk_errors", "Messages that failed with an error",
                               registry=r)
         self.first_token = Histogram(

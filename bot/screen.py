@@ -252,15 +252,21 @@ class ScreenedStream:
     finished answer is judged again as a whole by `screen_answer`.
     """
 
-    def __init__(self, language: str, sources: list[str], emit: Callable[[str], None]):
+    def __init__(self, language: str, sources: list[str], emit: Callable[[str], None],
+                 judge: Callable[[str], str] | None = None):
         self.language, self.sources, self.emit = language, sources, emit
         #: the first rule broken; nothing is passed on after it
         self.finding: Finding | None = None
+        #: with `judge` (the answer check), every sentence waits until it is whole and is
+        #: passed on only if `judge` finds no problem in it
+        self.judge = judge
+        #: the first problem `judge` found; nothing is passed on after it either
+        self.problem = ""
         self._passed = ""  # the current sentence's part already passed on
         self._pending = ""
 
     def feed(self, chunk: str) -> None:
-        if self.finding:
+        if self.finding or self.problem:
             return
         self._pending += chunk
         while True:
@@ -282,15 +288,18 @@ class ScreenedStream:
 
     def close(self) -> None:
         """The answer is complete: its last sentence is judged and passed on."""
-        if not self.finding and self._pending and self._judge(self._passed + self._pending):
+        if not (self.finding or self.problem) and self._pending \
+                and self._judge(self._passed + self._pending):
             self.emit(self._pending)
             self._pending = ""
 
     def _judge(self, sentence: str) -> bool:
         self.finding = screen_answer(sentence, self.language, self.sources)
-        return self.finding is None
+        if self.finding is None and self.judge and sentence.strip():
+            self.problem = self.judge(sentence)
+        return self.finding is None and not self.problem
 
     def _suspect(self, sentence: str) -> bool:
-        if _SUSPECT.search(sentence):
+        if self.judge or _SUSPECT.search(sentence):
             return True
         return any(secrets.search(sentence) for secrets, _, _ in _lexicons(self.language))

@@ -17,7 +17,8 @@ LANGUAGE_NAMES = {
 
 TEXT_KEYS = ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources",
              "handoff_done", "released", "human_button", "release_button", "interrupted",
-             "language_switched", "greeting_reply", "thanks_reply", "bot_reply")
+             "language_switched", "greeting_reply", "thanks_reply", "bot_reply",
+             "quote_intro", "quote_intro_translated", "quote_intro_original")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -37,6 +38,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": "Hello! I'm the help assistant. What can I help you with?",
         "thanks_reply": "You're welcome! Is there anything else I can help with?",
         "bot_reply": "I'm an automated assistant: I answer from our help articles, and I can pass you to a person from our support team at any time. What can I help with?",
+        "quote_intro": 'Here is what our help article says:',
+        "quote_intro_translated": 'Here is what our help article says (machine-translated):',
+        "quote_intro_original": 'Here is what our help article says, in its original language:',
     },
     "es": {
         "no_answer": "No he encontrado esto en nuestros artículos de ayuda y prefiero no adivinar.",
@@ -55,6 +59,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": '¡Hola! Soy el asistente de ayuda. ¿En qué puedo ayudarte?',
         "thanks_reply": '¡De nada! ¿Hay algo más en lo que pueda ayudarte?',
         "bot_reply": 'Soy un asistente automático: respondo con nuestros artículos de ayuda y puedo pasarte con una persona de nuestro equipo de soporte en cualquier momento. ¿En qué puedo ayudarte?',
+        "quote_intro": 'Esto es lo que dice nuestro artículo de ayuda:',
+        "quote_intro_translated": 'Esto es lo que dice nuestro artículo de ayuda (traducción automática):',
+        "quote_intro_original": 'Esto es lo que dice nuestro artículo de ayuda, en su idioma original:',
     },
     "fr": {
         "no_answer": "Je n'ai pas trouvé cela dans nos articles d'aide et je préfère ne pas deviner.",
@@ -73,6 +80,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": "Bonjour ! Je suis l'assistant d'aide. Comment puis-je vous aider ?",
         "thanks_reply": 'Avec plaisir ! Puis-je vous aider pour autre chose ?',
         "bot_reply": "Je suis un assistant automatique : je réponds à partir de nos articles d'aide, et je peux vous mettre en relation avec une personne de notre équipe d'assistance à tout moment. Comment puis-je vous aider ?",
+        "quote_intro": "Voici ce que dit notre article d'aide :",
+        "quote_intro_translated": "Voici ce que dit notre article d'aide (traduction automatique) :",
+        "quote_intro_original": "Voici ce que dit notre article d'aide, dans sa langue d'origine :",
     },
     "de": {
         "no_answer": "Dazu habe ich in unseren Hilfeartikeln nichts gefunden, und raten möchte ich nicht.",
@@ -91,6 +101,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Hallo! Ich bin der Hilfe-Assistent. Wobei kann ich Ihnen helfen?',
         "thanks_reply": 'Gern geschehen! Kann ich Ihnen sonst noch helfen?',
         "bot_reply": 'Ich bin ein automatischer Assistent: Ich antworte anhand unserer Hilfeartikel und kann Sie jederzeit an eine Person aus unserem Support-Team weitergeben. Wobei kann ich helfen?',
+        "quote_intro": 'Das steht in unserem Hilfeartikel:',
+        "quote_intro_translated": 'Das steht in unserem Hilfeartikel (maschinell übersetzt):',
+        "quote_intro_original": 'Das steht in unserem Hilfeartikel, in seiner Originalsprache:',
     },
     "it": {
         "no_answer": "Non ho trovato questa informazione nei nostri articoli di assistenza e preferisco non tirare a indovinare.",
@@ -109,6 +122,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": "Ciao! Sono l'assistente di supporto. Come posso aiutarti?",
         "thanks_reply": "Prego! Posso aiutarti in qualcos'altro?",
         "bot_reply": 'Sono un assistente automatico: rispondo in base ai nostri articoli di aiuto e posso passarti a una persona del nostro team di supporto in qualsiasi momento. Come posso aiutarti?',
+        "quote_intro": 'Ecco cosa dice il nostro articolo di assistenza:',
+        "quote_intro_translated": 'Ecco cosa dice il nostro articolo di assistenza (traduzione automatica):',
+        "quote_intro_original": 'Ecco cosa dice il nostro articolo di assistenza, nella sua lingua originale:',
     },
     "pt": {
         "no_answer": "Não encontrei isto nos nossos artigos de ajuda e prefiro não adivinhar.",
@@ -127,6 +143,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Olá! Sou o assistente de ajuda. Como posso ajudar?',
         "thanks_reply": 'De nada! Posso ajudar em mais alguma coisa?',
         "bot_reply": 'Sou um assistente automático: respondo com base nos nossos artigos de ajuda e posso encaminhá-lo para uma pessoa da nossa equipe de suporte a qualquer momento. Como posso ajudar?',
+        "quote_intro": 'Eis o que diz o nosso artigo de ajuda:',
+        "quote_intro_translated": 'Eis o que diz o nosso artigo de ajuda (tradução automática):',
+        "quote_intro_original": 'Eis o que diz o nosso artigo de ajuda, no idioma original:',
     },
     "nl": {
         "no_answer": "Ik heb dit niet gevonden in onze helpartikelen en ik gok liever niet.",
@@ -145,6 +164,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Hallo! Ik ben de hulpassistent. Waarmee kan ik u helpen?',
         "thanks_reply": 'Graag gedaan! Kan ik u nog ergens anders mee helpen?',
         "bot_reply": 'Ik ben een automatische assistent: ik antwoord op basis van onze helpartikelen en kan u op elk moment doorverbinden met iemand van ons supportteam. Waarmee kan ik helpen?',
+        "quote_intro": 'Dit staat er in ons helpartikel:',
+        "quote_intro_translated": 'Dit staat er in ons helpartikel (machinevertaling):',
+        "quote_intro_original": 'Dit staat er in ons helpartikel, in de oorspronkelijke taal:',
     },
     "pl": {
         "no_answer": "Nie znalazłem tego w naszych artykułach pomocy i wolę nie zgadywać.",
@@ -163,6 +185,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Dzień dobry! Jestem asystentem pomocy. W czym mogę pomóc?',
         "thanks_reply": 'Nie ma za co! Czy mogę pomóc w czymś jeszcze?',
         "bot_reply": 'Jestem automatycznym asystentem: odpowiadam na podstawie naszych artykułów pomocy i w każdej chwili mogę przekazać rozmowę osobie z naszego zespołu wsparcia. W czym mogę pomóc?',
+        "quote_intro": 'Oto, co mówi nasz artykuł pomocy:',
+        "quote_intro_translated": 'Oto, co mówi nasz artykuł pomocy (tłumaczenie maszynowe):',
+        "quote_intro_original": 'Oto, co mówi nasz artykuł pomocy, w języku oryginału:',
     },
     "ru": {
         "no_answer": "Я не нашёл этого в наших справочных статьях и не хочу гадать.",
@@ -181,6 +206,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Здравствуйте! Я помощник службы поддержки. Чем могу помочь?',
         "thanks_reply": 'Пожалуйста! Могу ли я помочь чем-то ещё?',
         "bot_reply": 'Я автоматический помощник: отвечаю по нашим справочным статьям и в любой момент могу передать разговор сотруднику службы поддержки. Чем могу помочь?',
+        "quote_intro": 'Вот что говорится в нашей справочной статье:',
+        "quote_intro_translated": 'Вот что говорится в нашей справочной статье (машинный перевод):',
+        "quote_intro_original": 'Вот что говорится в нашей справочной статье, на языке оригинала:',
     },
     "uk": {
         "no_answer": "Я не знайшов цього в наших довідкових статтях і не хочу вгадувати.",
@@ -199,6 +227,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Вітаю! Я помічник служби підтримки. Чим можу допомогти?',
         "thanks_reply": 'Будь ласка! Чи можу я допомогти ще чимось?',
         "bot_reply": 'Я автоматичний помічник: відповідаю за нашими довідковими статтями і будь-коли можу передати розмову співробітнику служби підтримки. Чим можу допомогти?',
+        "quote_intro": 'Ось що сказано в нашій довідковій статті:',
+        "quote_intro_translated": 'Ось що сказано в нашій довідковій статті (машинний переклад):',
+        "quote_intro_original": 'Ось що сказано в нашій довідковій статті, мовою оригіналу:',
     },
     "tr": {
         "no_answer": "Bunu yardım makalelerimizde bulamadım ve tahmin yürütmek istemiyorum.",
@@ -217,6 +248,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Merhaba! Ben yardım asistanıyım. Size nasıl yardımcı olabilirim?',
         "thanks_reply": 'Rica ederim! Yardımcı olabileceğim başka bir şey var mı?',
         "bot_reply": 'Ben otomatik bir asistanım: yardım makalelerimize göre yanıt veriyorum ve sizi istediğiniz zaman destek ekibimizden bir kişiye aktarabilirim. Size nasıl yardımcı olabilirim?',
+        "quote_intro": 'Yardım makalemiz şöyle diyor:',
+        "quote_intro_translated": 'Yardım makalemiz şöyle diyor (makine çevirisi):',
+        "quote_intro_original": 'Yardım makalemiz özgün dilinde şöyle diyor:',
     },
     "ar": {
         "no_answer": "لم أجد هذا في مقالات المساعدة لدينا، وأفضّل ألا أخمّن.",
@@ -235,6 +269,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'مرحبًا! أنا مساعد الدعم. كيف يمكنني مساعدتك؟',
         "thanks_reply": 'على الرحب والسعة! هل هناك شيء آخر يمكنني مساعدتك فيه؟',
         "bot_reply": 'أنا مساعد آلي: أجيب من مقالات المساعدة لدينا، ويمكنني تحويلك إلى شخص من فريق الدعم في أي وقت. كيف يمكنني مساعدتك؟',
+        "quote_intro": 'هذا ما تقوله مقالة المساعدة لدينا:',
+        "quote_intro_translated": 'هذا ما تقوله مقالة المساعدة لدينا (ترجمة آلية):',
+        "quote_intro_original": 'هذا ما تقوله مقالة المساعدة لدينا، بلغتها الأصلية:',
     },
     "hi": {
         "no_answer": "मुझे यह हमारे सहायता लेखों में नहीं मिला, और मैं अनुमान नहीं लगाना चाहता।",
@@ -253,6 +290,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'नमस्ते! मैं सहायता सहायक हूँ। मैं आपकी क्या मदद कर सकता हूँ?',
         "thanks_reply": 'आपका स्वागत है! क्या मैं किसी और चीज़ में मदद कर सकता हूँ?',
         "bot_reply": 'मैं एक स्वचालित सहायक हूँ: मैं हमारे सहायता लेखों से जवाब देता हूँ, और कभी भी आपको हमारी सहायता टीम के किसी व्यक्ति से जोड़ सकता हूँ। मैं आपकी क्या मदद कर सकता हूँ?',
+        "quote_intro": 'हमारे सहायता लेख में यह लिखा है:',
+        "quote_intro_translated": 'हमारे सहायता लेख में यह लिखा है (मशीनी अनुवाद):',
+        "quote_intro_original": 'हमारे सहायता लेख में, उसकी मूल भाषा में, यह लिखा है:',
     },
     "ja": {
         "no_answer": "ヘルプ記事の中にこの件に関する情報が見つかりませんでした。推測でお答えすることは控えます。",
@@ -271,6 +311,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'こんにちは！ヘルプアシスタントです。どのようなご用件でしょうか？',
         "thanks_reply": 'どういたしまして！ほかにお手伝いできることはありますか？',
         "bot_reply": '私は自動アシスタントです。ヘルプ記事をもとにお答えし、いつでもサポートチームの担当者におつなぎできます。どのようなご用件でしょうか？',
+        "quote_intro": 'ヘルプ記事には次のように書かれています：',
+        "quote_intro_translated": 'ヘルプ記事には次のように書かれています（機械翻訳）：',
+        "quote_intro_original": 'ヘルプ記事には原文で次のように書かれています：',
     },
     "ko": {
         "no_answer": "도움말 문서에서 이 내용을 찾지 못했습니다. 추측으로 답변드리지는 않겠습니다.",
@@ -289,6 +332,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": '안녕하세요! 도움말 도우미입니다. 무엇을 도와드릴까요?',
         "thanks_reply": '천만에요! 더 도와드릴 일이 있을까요?',
         "bot_reply": '저는 자동 도우미입니다. 도움말 문서를 바탕으로 답변드리며, 언제든지 지원팀 담당자에게 연결해 드릴 수 있습니다. 무엇을 도와드릴까요?',
+        "quote_intro": '도움말 문서에는 다음과 같이 나와 있습니다:',
+        "quote_intro_translated": '도움말 문서에는 다음과 같이 나와 있습니다(기계 번역):',
+        "quote_intro_original": '도움말 문서에는 원문으로 다음과 같이 나와 있습니다:',
     },
     "zh": {
         "no_answer": "我在帮助文章中没有找到相关内容，不想随意猜测。",
@@ -307,6 +353,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": '您好！我是帮助助手。请问有什么可以帮您？',
         "thanks_reply": '不客气！还有什么可以帮您的吗？',
         "bot_reply": '我是自动助手：我根据我们的帮助文章回答问题，也可以随时为您转接支持团队的工作人员。请问有什么可以帮您？',
+        "quote_intro": '我们的帮助文章是这样说的：',
+        "quote_intro_translated": '我们的帮助文章是这样说的（机器翻译）：',
+        "quote_intro_original": '我们的帮助文章原文是这样说的：',
     },
     "vi": {
         "no_answer": "Tôi không tìm thấy thông tin này trong các bài viết trợ giúp và tôi không muốn đoán.",
@@ -325,6 +374,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Xin chào! Tôi là trợ lý hỗ trợ. Tôi có thể giúp gì cho bạn?',
         "thanks_reply": 'Không có gì! Tôi có thể giúp gì thêm cho bạn không?',
         "bot_reply": 'Tôi là trợ lý tự động: tôi trả lời dựa trên các bài viết trợ giúp của chúng tôi và có thể chuyển bạn đến một nhân viên hỗ trợ bất cứ lúc nào. Tôi có thể giúp gì cho bạn?',
+        "quote_intro": 'Bài viết trợ giúp của chúng tôi cho biết:',
+        "quote_intro_translated": 'Bài viết trợ giúp của chúng tôi cho biết (bản dịch máy):',
+        "quote_intro_original": 'Bài viết trợ giúp của chúng tôi cho biết, bằng ngôn ngữ gốc:',
     },
     "id": {
         "no_answer": "Saya tidak menemukan hal ini di artikel bantuan kami, dan saya tidak ingin menebak.",
@@ -343,6 +395,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Halo! Saya asisten bantuan. Ada yang bisa saya bantu?',
         "thanks_reply": 'Sama-sama! Ada lagi yang bisa saya bantu?',
         "bot_reply": 'Saya asisten otomatis: saya menjawab berdasarkan artikel bantuan kami, dan kapan saja dapat meneruskan Anda ke anggota tim dukungan kami. Ada yang bisa saya bantu?',
+        "quote_intro": 'Inilah isi artikel bantuan kami:',
+        "quote_intro_translated": 'Inilah isi artikel bantuan kami (terjemahan mesin):',
+        "quote_intro_original": 'Inilah isi artikel bantuan kami, dalam bahasa aslinya:',
     },
     "sv": {
         "no_answer": "Jag hittade inte detta i våra hjälpartiklar och vill hellre inte gissa.",
@@ -361,6 +416,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Hej! Jag är hjälpassistenten. Vad kan jag hjälpa dig med?',
         "thanks_reply": 'Varsågod! Finns det något mer jag kan hjälpa dig med?',
         "bot_reply": 'Jag är en automatisk assistent: jag svarar utifrån våra hjälpartiklar och kan när som helst koppla dig till en person i vårt supportteam. Vad kan jag hjälpa dig med?',
+        "quote_intro": 'Så här står det i vår hjälpartikel:',
+        "quote_intro_translated": 'Så här står det i vår hjälpartikel (maskinöversatt):',
+        "quote_intro_original": 'Så här står det i vår hjälpartikel, på originalspråket:',
     },
     "he": {
         "no_answer": "לא מצאתי את זה במאמרי העזרה שלנו, ואני מעדיף לא לנחש.",
@@ -379,6 +437,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'שלום! אני עוזר התמיכה. במה אפשר לעזור?',
         "thanks_reply": 'בשמחה! יש עוד משהו שאפשר לעזור בו?',
         "bot_reply": 'אני עוזר אוטומטי: אני עונה מתוך מאמרי העזרה שלנו, ובכל רגע אפשר להעביר אותך לנציג מצוות התמיכה. במה אפשר לעזור?',
+        "quote_intro": 'זה מה שכתוב במאמר העזרה שלנו:',
+        "quote_intro_translated": 'זה מה שכתוב במאמר העזרה שלנו (תרגום מכונה):',
+        "quote_intro_original": 'זה מה שכתוב במאמר העזרה שלנו, בשפת המקור:',
     },
     "el": {
         "no_answer": "Δεν βρήκα αυτή την πληροφορία στα άρθρα βοήθειάς μας και προτιμώ να μην κάνω εικασίες.",
@@ -397,6 +458,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Γεια σας! Είμαι ο βοηθός υποστήριξης. Πώς μπορώ να σας βοηθήσω;',
         "thanks_reply": 'Παρακαλώ! Μπορώ να σας βοηθήσω με κάτι άλλο;',
         "bot_reply": 'Είμαι αυτόματος βοηθός: απαντώ με βάση τα άρθρα βοήθειάς μας και μπορώ οποιαδήποτε στιγμή να σας συνδέσω με ένα άτομο της ομάδας υποστήριξης. Πώς μπορώ να σας βοηθήσω;',
+        "quote_intro": 'Αυτό αναφέρει το άρθρο βοήθειάς μας:',
+        "quote_intro_translated": 'Αυτό αναφέρει το άρθρο βοήθειάς μας (αυτόματη μετάφραση):',
+        "quote_intro_original": 'Αυτό αναφέρει το άρθρο βοήθειάς μας, στην αρχική του γλώσσα:',
     },
     "ro": {
         "no_answer": "Nu am găsit acest lucru în articolele noastre de ajutor și prefer să nu fac presupuneri.",
@@ -415,6 +479,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'Bună! Sunt asistentul de ajutor. Cu ce vă pot ajuta?',
         "thanks_reply": 'Cu plăcere! Vă mai pot ajuta cu ceva?',
         "bot_reply": 'Sunt un asistent automat: răspund pe baza articolelor noastre de ajutor și vă pot transfera oricând la o persoană din echipa noastră de asistență. Cu ce vă pot ajuta?',
+        "quote_intro": 'Iată ce spune articolul nostru de ajutor:',
+        "quote_intro_translated": 'Iată ce spune articolul nostru de ajutor (traducere automată):',
+        "quote_intro_original": 'Iată ce spune articolul nostru de ajutor, în limba originală:',
     },
     "th": {
         "no_answer": "ไม่พบเรื่องนี้ในบทความช่วยเหลือของเรา จึงขอไม่ตอบโดยการคาดเดา",
@@ -433,6 +500,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "greeting_reply": 'สวัสดี! นี่คือผู้ช่วยฝ่ายสนับสนุน มีอะไรให้ช่วยไหม',
         "thanks_reply": 'ยินดี! มีอะไรให้ช่วยเพิ่มเติมอีกไหม',
         "bot_reply": 'นี่คือผู้ช่วยอัตโนมัติ ตอบจากบทความช่วยเหลือของเรา และสามารถส่งต่อให้เจ้าหน้าที่ทีมสนับสนุนได้ทุกเมื่อ มีอะไรให้ช่วยไหม',
+        "quote_intro": 'บทความช่วยเหลือของเราระบุว่า:',
+        "quote_intro_translated": 'บทความช่วยเหลือของเราระบุว่า (แปลด้วยเครื่อง):',
+        "quote_intro_original": 'บทความช่วยเหลือของเราระบุไว้ในภาษาต้นฉบับว่า:',
     },
 }
 
