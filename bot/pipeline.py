@@ -19,7 +19,7 @@ from .config import Config
 from .engine import ModelQueue
 from .errors import ModelError
 from .history import History, Turn
-from .knowledge import Hit, KnowledgeBase
+from .knowledge import Hit, KnowledgeBase, Passage
 from .language import MIN_CONFIDENCE, LanguageDetector
 from .message import Answer, Message, Reply
 from .metrics import Metrics
@@ -316,7 +316,7 @@ class Pipeline:
     def build_prompt(self, message: Message, text: str, language: str,
                      hits: list[Hit]) -> list[dict]:
         """The system prompt, the conversation so far as the model saw it, then this turn's
-        passages with their sources and the question.
+        passages under their titles and headings (see `passage_header`), and the question.
 
         Stable parts come first so that each prompt extends the previous one: the model's
         cached state of the conversation is reused and only the new turn is read. Earlier
@@ -332,7 +332,7 @@ class Pipeline:
         budget -= engine.count_tokens(system) + engine.count_tokens(question) + PER_MESSAGE_TOKENS
         blocks = []
         for i, hit in enumerate(hits, start=1):
-            block = f"[{i}] {hit.passage.source.label}\n{hit.passage.text}"
+            block = f"[{i}] {passage_header(hit.passage)}\n{hit.passage.text}"
             cost = engine.count_tokens(block) + 2
             if cost > budget and blocks:
                 break
@@ -632,6 +632,17 @@ def _leak_probe(system: str) -> str:
     """A stretch of the system prompt that an answer has no business repeating."""
     first = system.split("\n", 1)[0]
     return first[20:80] if len(first) >= 80 else ""
+
+
+def passage_header(passage: Passage) -> str:
+    """What the model reads above a passage: its article's title and its section's heading.
+    Never the file's path: a model given "fr/depannage.md" sends customers to "the file
+    fr/depannage.md", which they cannot open (the citation under the answer names the file
+    where the platform shows citations)."""
+    title, heading = passage.title, passage.heading
+    if not title or title == heading:
+        return heading
+    return f"{title} › {heading}" if heading else title
 
 
 def format_sources(answer: Answer, texts: Texts) -> str:

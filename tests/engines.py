@@ -2,7 +2,7 @@
 
 `ScriptedEngine` implements the `Engine` protocol of bot/engine.py, as test_engine.py's
 RecordingEngine does. Its answer is the text of a help-centre passage in the prompt (see
-`Pipeline.build_prompt`): the first one from the asked language's folder, else the first
+`Pipeline.build_prompt`): the first one written in the asked language, else the first
 one. So the answer is grounded and in the passage's language, as the pipeline's language
 check expects, and the platform tests that use it do not depend on how fast a model writes.
 What only a real model can show (that it answers in the question's language, that its states
@@ -20,8 +20,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
+from bot.config import Config
+from bot.language import LanguageDetector
 from bot.pipeline import PASSAGES_HEADER
 from bot.texts import LANGUAGE_NAMES
 
@@ -48,17 +51,20 @@ def answer_for(messages: list[dict]) -> str:
         return ""
     body, question = content[len(PASSAGES):].rsplit(QUESTION, 1)
     blocks = re.split(r"\n\n(?=\[\d+\] )", body)
-    passages = []
-    for block in blocks:
-        label, _, text = block.partition("\n")
-        passages.append((re.sub(r"^\[\d+\] ", "", label), text.strip()))
+    # The prompt names no files: each passage's language is read from its text.
+    passages = [block.partition("\n")[2].strip() for block in blocks]
     asked = ASKED.search(question)
     codes = [code for code, name in LANGUAGE_NAMES.items()
              if asked and name == asked.group(1)]
-    for label, text in passages:
-        if codes and label.startswith(f"{codes[0]}/"):
+    for text in passages:
+        if codes and _detector().detect_document(text) == codes[0]:
             return text
-    return passages[0][1] if passages else ""
+    return passages[0] if passages else ""
+
+
+@lru_cache(maxsize=1)
+def _detector() -> LanguageDetector:
+    return LanguageDetector(Config().languages, "en")
 
 
 class ScriptedEngine:

@@ -112,11 +112,12 @@ def test_an_index_of_the_previous_version_keeps_its_passages_and_vectors(index, 
     try:
         # The schema is the migrations' from now on; the settings stay in the meta table.
         assert [m.name for m in migrations.applied(base.db)] == [
-            "create_index", "parse_again_without_syllable_pairs"]
+            "create_index", "parse_again_without_syllable_pairs",
+            "parse_again_for_titles_from_text"]
         settings = dict(base.db.execute("SELECT key, value FROM meta").fetchall())
         assert "version" not in settings and settings["chunk_chars"] == "1200"
-        # The second migration changed the search terms: the passages are parsed again, and
-        # each finds its vectors by its text's digest.
+        # The later migrations changed the search terms and the titles: the passages are
+        # parsed again, and each finds its vectors by its text's digest.
         assert base.passage_count() == 0
         report = base.sync(full=True)
         assert len(report.added) == 2 and report.embedded == 0

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
+import sqlite3
 
 import numpy as np
 import pytest
-from helpers import wait_until
+from helpers import message, wait_until
 
 from bot.config import Config
+from bot.core import open_core
 from bot.knowledge import CANDIDATES, KnowledgeBase, parse_file
 from bot.text import search_terms
 from bot.language import LanguageDetector
+from bot.pipeline import format_sources
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +71,109 @@ def test_faq_and_text_files_are_parsed(detector):
     assert [(p.heading, p.language) for p in passages] == [("Où est mon colis ?", "fr")]
     text = "Opening hours\n\nWe answer from 9 to 17 on weekdays.\n\nClosed on Sundays."
     passages = parse_file("hours.txt", text.encode(), detector, 1200)
-    assert passages[0].heading == "Hours" and "Sundays" in passages[0].text
+    assert passages[0].heading == "Opening hours" and "Sundays" in passages[0].text
+
+
+HOLIDAYS = ("Our **Rotterdam** shop closes on [public holidays](https://kettlebird.example/h). "
+            "Orders placed on a holiday ship the next working day.\n\n"
+            "Gift wrapping is free during the holiday season.\n")
+
+
+def test_a_file_without_headings_is_titled_by_its_first_sentence_never_its_name(
+        tmp_path, knowledge_dir, detector):
+    (knowledge_dir / "en" / "tbb-29.md").write_text(HOLIDAYS, encoding="utf-8")
+    (knowledge_dir / "en" / "tormobile_1.txt").write_text(
+        "🚚 ✈️\n\n----\n\n- The Tormobile delivery van reaches the islands of Texel, "
+        "Vlieland, Terschelling, Ameland and Schiermonnikoog once a week, on Thursdays.\n",
+        encoding="utf-8")
+    base = KnowledgeBase(knowledge_dir, tmp_path / "k.db", detector)
+    try:
+        base.sync(full=True)
+        holidays = base.search("Is the shop in Rotterdam closed on public holidays?", "en", 1)
+        islands = base.search("Do you deliver to Texel or Vlieland?", "en", 1)
+    finally:
+        base.close()
+    passage = holidays[0].passage
+    assert passage.path == "en/tbb-29.md"
+    # Markdown, a link and the full stop are gone; the customer's citation reads as a title.
+    assert passage.title == passage.heading == "Our Rotterdam shop closes on public holidays"
+    assert passage.source.label == "en/tbb-29.md › Our Rotterdam shop closes on public holidays"
+    # The first line with words, its list marker gone, cut at a word within 80 characters.
+    title = islands[0].passage.title
+    assert islands[0].passage.path == "en/tormobile_1.txt"
+    assert title == ("The Tormobile delivery van reaches the islands of Texel, Vlieland, "
+                     "Terschelling…")
+    assert len(title) <= 80 and islands[0].passage.heading == title
+    for hit in holidays + islands:
+        seen = f"{hit.passage.title} {hit.passage.heading} {hit.passage.source.label}"
+        assert "Tbb" not in seen and "Tormobile 1" not in seen
+
+
+def test_a_title_from_front_matter_wins_then_the_first_heading(detector):
+    text = "---\ntitle: Holiday opening hours\n---\n# Holidays\n\nClosed on 25 December."
+    assert {p.title for p in parse_file("tbb-29.md", text.encode(), detector, 1200)} == \
+        {"Holiday opening hours"}
+    text = "---\ntitle: Holiday opening hours\n---\nClosed on 25 December."
+    passages = parse_file("tbb-29.txt", text.encode(), detector, 1200)
+    assert [(p.title, p.heading) for p in passages] == [("Holiday opening hours",) * 2]
+    # Without a title, a document opening with a section heading is titled by it.
+    text = "## Returns\n\nSend it back within 30 days.\n\n## Refunds\n\nMoney back in a week."
+    passages = parse_file("tbb-30.md", text.encode(), detector, 1200)
+    assert [(p.title, p.heading) for p in passages] == [("Returns", "Returns"),
+                                                         ("Returns", "Refunds")]
+    # A FAQ's entries are titled by their questions, or by the title the file gives.
+    faq = "- question: Do you ship on holidays?\n  answer: The next working day.\n"
+    assert [p.title for p in parse_file("tbb-31.yaml", faq.encode(), detector, 1200)] == \
+        ["Do you ship on holidays?"]
+    faq = ("title: Holidays\nfaq:\n  - question: Do you ship on holidays?\n"
+           "    answer: The next working day.\n")
+    assert [p.title for p in parse_file("tbb-31.yaml", faq.encode(), detector, 1200)] == \
+        ["Holidays"]
+
+
+def test_an_index_titled_by_file_names_is_titled_again_on_upgrade(tmp_path, knowledge_dir,
+                                                                  detector):
+    (knowledge_dir / "en" / "tbb-29.md").write_text(HOLIDAYS, encoding="utf-8")
+    db = tmp_path / "k.db"
+    KnowledgeBase(knowledge_dir, db, detector).close()
+    # The index as the previous babeldesk left it: passages titled by their file's name.
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM _sqlite_migrations "
+                     "WHERE name = 'parse_again_for_titles_from_text'")
+        conn.execute("ALTER TABLE passages DROP COLUMN title_from_text")
+        conn.execute("INSERT INTO files (path, sha256, language, size, mtime_ns, passages) "
+                     "VALUES ('en/tbb-29.md', ?, 'en', 0, 0, 1)",
+                     [hashlib.sha256(HOLIDAYS.encode()).hexdigest()])
+        conn.execute("INSERT INTO passages (path, title, heading, language, position, text, "
+                     "terms, digest) VALUES ('en/tbb-29.md', 'Tbb 29', 'Tbb 29', 'en', 0, ?, "
+                     "'tbb 29', '')", [HOLIDAYS])
+    conn.close()
+    base = KnowledgeBase(knowledge_dir, db, detector)
+    try:
+        base.sync()
+        hits = base.search("Is the Rotterdam shop closed on public holidays?", "en", 1)
+    finally:
+        base.close()
+    assert hits[0].passage.title == "Our Rotterdam shop closes on public holidays"
+
+
+async def test_the_model_reads_titles_and_headings_and_customers_see_the_file_cited(
+        write_config, knowledge_dir, scripted):
+    """The model is never given a file's path or name: given "fr/depannage.md" it sent
+    customers to "the file fr/depannage.md". The citation under the answer still names it."""
+    (knowledge_dir / "en" / "tbb-29.md").write_text(HOLIDAYS, encoding="utf-8")
+    core = open_core(write_config(), engine=scripted, watch=False)
+    try:
+        answer = await core.pipeline.respond(
+            message("Is the Rotterdam shop closed on public holidays?"))
+    finally:
+        core.close()
+    prompt = scripted.calls[-1][1][-1]["content"]
+    assert "Our Rotterdam shop closes on public holidays\nOur **Rotterdam** shop" in prompt
+    assert not re.search(r"[\w-]+\.(md|txt|ya?ml)\b", prompt), prompt
+    assert "tbb" not in prompt.lower()
+    assert "en/tbb-29.md › Our Rotterdam shop closes on public holidays" in \
+        format_sources(answer, core.pipeline.texts)
 
 
 @pytest.mark.parametrize("name, content, problem", [

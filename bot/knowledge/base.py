@@ -182,8 +182,9 @@ class KnowledgeBase:
         """Every passage, in the order of its file and its place in it, with the digest of
         the text its vectors are computed from (what they are stored under)."""
         with self._lock:
-            rows = self.db.execute("SELECT digest, path, title, heading, language, text "
-                                   "FROM passages ORDER BY path, position").fetchall()
+            rows = self.db.execute("SELECT digest, path, title, heading, language, text, "
+                                   "title_from_text FROM passages ORDER BY path, position"
+                                   ).fetchall()
         return [(digest, Passage(*row)) for digest, *row in rows]
 
     def headings(self) -> dict[str, set[str]]:

@@ -40,10 +40,12 @@ SAME_TOPIC = 0.9
 
 
 def embedding_text(passage: Passage) -> str:
-    """What a passage's vector is computed from: its heading says what it is about. Digits
-    are ASCII ones, as in questions (see `Dense.candidates`)."""
-    if passage.heading and not passage.text.startswith(passage.heading):
-        return ascii_digits(f"{passage.heading}\n{passage.text}")
+    """What a passage's vector is computed from: its heading says what it is about (one taken
+    from the text says nothing more, see `Passage.named`). Digits are ASCII ones, as in
+    questions (see `Dense.candidates`)."""
+    heading = passage.named[1]
+    if heading and not passage.text.startswith(heading):
+        return ascii_digits(f"{heading}\n{passage.text}")
     return ascii_digits(passage.text)
 
 
@@ -148,7 +150,8 @@ class Dense:
                 scores = np.where(live, scores, -np.inf)
             best = np.argsort(-scores)[:limit]
             rows = {row[0]: row[1:] for row in self.db.execute(
-                "SELECT id, path, title, heading, language, text FROM passages WHERE id IN "
+                "SELECT id, path, title, heading, language, text, title_from_text "
+                "FROM passages WHERE id IN "
                 f"({','.join('?' * len(best))})", [int(ids[i]) for i in best])}
         return [Hit(Passage(*rows[int(ids[i])]), float(scores[i])) for i in best
                 if int(ids[i]) in rows]

@@ -41,7 +41,7 @@ def create_passages(db: sqlite_utils.Database) -> None:
         return
     db["passages"].create({"id": int, "path": str, "title": str, "heading": str,
                            "language": str, "position": int, "text": str, "terms": str,
-                           "digest": str}, pk="id")
+                           "digest": str, "title_from_text": bool}, pk="id")
     db["passages"].create_index(["path"])
     db["passages"].create_index(["digest"])
     # The terms column holds babeldesk's own terms (`search_terms`), separated by spaces:
@@ -79,6 +79,15 @@ def create_index(db: sqlite_utils.Database) -> None:
 def parse_again_without_syllable_pairs(db: sqlite_utils.Database) -> None:
     """Vietnamese passages' terms no longer include pairs of neighbouring syllables
     (docs/performance.md, "Every ranker earns its place")."""
+    rebuild_passages(db)
+
+
+@migrations()
+def parse_again_for_titles_from_text(db: sqlite_utils.Database) -> None:
+    """A file without a title or heading is titled by its first sentence, no longer by its
+    name ("Tbb tbb 29"), and a front-matter title wins over the first heading; an FAQ entry
+    without a title is titled by its question. Only passages whose text to embed changed
+    (those of such files) are embedded again."""
     rebuild_passages(db)
 
 

@@ -35,7 +35,8 @@ CHINESE_WEIGHT = 0.5
 #: reciprocal rank fusion: a passage scores 1 / (RRF_K + its rank) in each list
 RRF_K = 60
 
-_COLUMNS = "p.id, p.path, p.title, p.heading, p.language, p.text, p.terms"
+_COLUMNS = ("p.id, p.path, p.title, p.heading, p.language, p.text, p.title_from_text, "
+            "p.terms")
 
 
 def relevant(evidence: float, standing: float | None) -> float:
@@ -195,17 +196,18 @@ class Search:
         best_rank = min((row[-1] for row in found.rows if row[0] in found.found),
                         default=-1.0) or -1.0
         scored = _Scored()
-        for pid, path, title, heading, lang, text, passage_terms, rank in found.rows:
+        for pid, path, title, heading, lang, text, from_text, passage_terms, rank in found.rows:
             present = scored.terms_of[pid] = set(passage_terms.split())
             words = sum(w for t, w in idf.items() if t in present) / weight
             scored.shares[pid] = words
             scored.relevance[pid] = max(words, meaning.get(pid, 0.0))
-            scored.passages[pid] = Passage(path, title, heading, lang, text)
+            passage = scored.passages[pid] = Passage(path, title, heading, lang, text,
+                                                     bool(from_text))
             if pid not in found.found:
                 continue
             # A question that names a section's topic ("livraison") is about that section,
             # even where another passage shares a rarer side word ("temps").
-            named = named_terms(title, heading)
+            named = named_terms(*passage.named)
             topical = sum(w for t, w in idf.items() if t in named) / weight
             # BM25 (FTS5 ranks are negative, best first) adds how often the words occur.
             score = words + HEADING_BOOST * topical + BM25_WEIGHT * rank / best_rank

@@ -272,8 +272,8 @@ class FolderSync:
         embedded before) the vectors in RAM."""
         self.db["passages"].insert_all(
             {"path": path, "title": p.title, "heading": p.heading, "language": p.language,
-             "position": i, "text": p.text,
-             "terms": search_text(f"{p.heading}\n{p.text}"),
+             "position": i, "text": p.text, "title_from_text": p.title_from_text,
+             "terms": search_text(f"{p.named[1]}\n{p.text}"),
              "digest": hashlib.sha256(embedding_text(p).encode()).hexdigest()}
             for i, p in enumerate(passages))
         self.keywords.recount(path, +1)

@@ -29,10 +29,23 @@ class Passage:
     heading: str
     language: str
     text: str
+    #: the title is the file's first sentence (it has no title or heading of its own): shown
+    #: to readers like a title, but searched as the text it comes from
+    title_from_text: bool = False
 
     @property
     def source(self) -> Source:
         return Source(self.path, self.heading, self.title)
+
+    @property
+    def named(self) -> tuple[str, str]:
+        """The title and heading that search takes as naming the passage's topic. A title
+        taken from the text, and the heading it stands in for, are left out: the text holds
+        that sentence already, and counting it again put the right paragraph first less often
+        (docs/performance.md, after "Every ranker earns its place")."""
+        if not self.title_from_text:
+            return self.title, self.heading
+        return "", "" if self.heading == self.title else self.heading
 
 
 @dataclass(frozen=True)

@@ -354,8 +354,8 @@ class Vectors:
             self._embedding.release()
 
     def _pending_rows(self, paths: list[str] | None) -> list[tuple]:
-        """(digest, title, heading, text, lacks vector, lacks sentences, lacks second) of the
-        passages to embed; drops the vectors no passage uses any more."""
+        """(digest, title, heading, text, title from text, lacks vector, lacks sentences,
+        lacks second) of the passages to embed; drops the vectors no passage uses any more."""
         with self.lock:
             where, args = f"({self._pending_sql()})", []
             if paths is not None:  # only these files' passages (after an edit)
@@ -365,6 +365,7 @@ class Vectors:
                 args = list(paths)
             todo = self.db.execute(
                 "SELECT p.digest, min(p.title), min(p.heading), min(p.text), "
+                "min(p.title_from_text), "
                 "v.vector IS NULL, v.sentences IS NULL, v.second IS NULL FROM passages p "
                 f"LEFT JOIN vectors v ON v.digest = p.digest WHERE {where} "
                 "GROUP BY p.digest", args).fetchall()
@@ -424,10 +425,10 @@ class Vectors:
     def _embed_batch(self, batch: list[tuple]) -> list[tuple]:
         """(digest, vector, sentences, second) rows for passages lacking some of them; None
         where a vector was there already."""
-        texts = [embedding_text(Passage("", title, heading, "", text))
-                 for _, title, heading, text, *_ in batch]
+        texts = [embedding_text(Passage("", title, heading, "", text, bool(from_text)))
+                 for _, title, heading, text, from_text, *_ in batch]
         rows = [[row[0], None, None, None] for row in batch]
-        wants = [[i for i, row in enumerate(batch) if row[4 + k]] for k in range(3)]
+        wants = [[i for i, row in enumerate(batch) if row[5 + k]] for k in range(3)]
         embedder, second = self.models.embedder, self.models.second
         if wants[0]:
             vectors = embedder.embed_passages([texts[i] for i in wants[0]])
