@@ -230,7 +230,8 @@ class Checker:
 
     def problem(self, text: str) -> str:
         """Why this sentence of an answer may not be sent, or "" (for a streamed answer)."""
-        return self.sentence(text).problem
+        verdict = self.sentence(text)
+        return f"{verdict.problem}: «{verdict.text[:120]}»" if verdict.problem else ""
 
     def sentence(self, text: str) -> SentenceCheck:
         """The verdict on one sentence of the answer."""
@@ -244,7 +245,11 @@ class Checker:
         problem = self._fact_problem(text) or self._language_problem(text)
         if letters(text) < MIN_JUDGED_LETTERS:
             return SentenceCheck(text, None, repeated, problem)
-        if not problem and repeated >= ECHO_AT:
+        # "To reset your password, follow these steps:" repeats the question to lead in to
+        # the answer, and an FAQ's own question copied above its answer is a heading: neither
+        # is a claim.
+        lead_in = text.rstrip().endswith((":", "：", "?", "？"))
+        if not problem and repeated >= ECHO_AT and not lead_in:
             problem = "restated: it repeats the question"
         support = self.support([text])[0] if self.embedder else None
         if not problem and support is not None and support < SUPPORTED_AT:

@@ -59,7 +59,8 @@ class Answer:
     #: for an answer: model (written by the model and checked), quoted (the article's own
     #: sentences) or translated (those sentences translated by the model, and checked)
     origin: str = "model"
-    #: why the model's answer failed the answer check, when it was replaced or withheld
+    #: why the model's answer failed the answer check, when it was replaced or withheld (for
+    #: logs and `babeldesk eval`; not shown to customers)
     check: str = ""
 
     @property
@@ -72,7 +73,7 @@ class Answer:
         return {"answer": self.text, "language": self.language,
                 "sources": [s.to_dict() for s in self.sources], "abstained": self.abstained,
                 "kind": self.kind, "notice": self.notice, "turn_id": self.turn_id,
-                "origin": self.origin, "check": self.check}
+                "origin": self.origin}
 
 
 _END = object()

@@ -122,7 +122,8 @@ def test_a_language_beyond_the_shipped_ones_works_with_its_texts(tmp_path):
     texts = {k: f"{k} in Bulgarian" for k in
              ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources",
               "handoff_done", "released", "human_button", "release_button", "interrupted",
-              "language_switched", "greeting_reply", "thanks_reply", "bot_reply")}
+              "language_switched", "greeting_reply", "thanks_reply", "bot_reply",
+              "quote_intro", "quote_intro_translated", "quote_intro_original")}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({"languages": ["en", "bg"], "texts": {"bg": texts}}))
     config = load_config(path)

@@ -68,7 +68,8 @@ def test_the_example_file_reports_the_right_counts(config, tmp_path):
     all_row = next(line for line in result.stdout.splitlines() if line.startswith("all "))
     assert all_row.split() == ["all", str(len(entries)), f"{total['hit@1']}/{total['answerable']}",
                                f"{total['hit@3']}/{total['answerable']}",
-                               f"0/{total['answerable']}", f"0/{len(should_abstain)}", "-"]
+                               f"0/{total['answerable']}", f"0/{len(should_abstain)}",
+                               "-", "-", "-", "-"]  # answers are judged only with answers
     assert "questions nothing answers: none" in result.stdout
     assert "all as expected" in result.stdout
 
@@ -89,7 +90,9 @@ def test_a_question_its_expected_file_does_not_answer_is_unanswered(config, tmp_
     assert data["questions"][2]["abstained"] is True
     assert data["summary"]["all"] == {"questions": 3, "answerable": 2, "hit@1": 1, "hit@3": 1,
                                       "abstained": 1, "declined": 0, "off_topic": 1,
-                                      "off_topic_answered": 0, "wrong_language": None}
+                                      "off_topic_answered": 0, "wrong_language": None,
+                                      "check_failed": 0, "quoted": 0, "foreign_numbers": 0,
+                                      "missing_facts": 0}
     table = babeldesk(config, "eval", str(questions), "--no-answers")
     assert table.returncode == 1
     assert "questions nothing answers: 1\n  #2 [en] 'How do I reset my password?': " \
@@ -160,7 +163,8 @@ def model_config(write_config, model_path):
 def test_answers_are_checked_for_their_language_and_abstentions(model_config, tmp_path):
     questions = write_questions(tmp_path, [
         {"question": "¿Cuánto tarda el envío?", "expect": "es/envios.md"},
-        {"question": "保証期間はどのくらいですか？", "expect": "ja/billing.md › 製品保証"},
+        {"question": "保証期間はどのくらいですか？", "expect": "ja/billing.md › 製品保証",
+         "must_contain": "2年"},
         {"question": "What is the capital of Mongolia?"},
     ])
     result = babeldesk(model_config, "eval", str(questions), "--json", "-")
@@ -173,6 +177,11 @@ def test_answers_are_checked_for_their_language_and_abstentions(model_config, tm
         assert record["language"] == record["answer_language"] == language
         assert record["wrong_language"] is False and record["hit@1"] is True
         assert record["sources"]
+        # Whatever the model wrote, what was sent passed the answer check or is the
+        # article's own words; its numbers are the passages'.
+        assert record["check_passed"] is True or record["origin"] in ("quoted", "translated")
+        assert record["foreign_numbers"] == [] and record["missing"] == []
+    assert ja["must_contain"] == ["2年"]
     assert none["kind"] == "abstained" and none["abstained"] is True
     assert none["answer"].startswith("I couldn't find this")
     assert data["summary"]["all"]["wrong_language"] == 0
@@ -207,7 +216,7 @@ def test_several_files_and_json_lines_make_one_table(config, tmp_path):
     header = table.splitlines()[0].split("  ")
     assert [h.strip() for h in header if h.strip()] == [
         "language", "questions", "hit@1", "hit@3", "declined", "off-topic answered",
-        "wrong language"]
+        "wrong language", "check failed", "quoted", "missing facts"]
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"question": "Hi?"}\n{not json\n', encoding="utf-8")
     refused = babeldesk(config, "eval", str(broken), "--no-answers")
