@@ -434,6 +434,10 @@ class Config:
     #: also ask lingua (pip install 'babeldesk[lingua]') where langdetect is unsure: 0.981
     #: instead of 0.953 right on 21-40 character messages in a new language, for ~370 MB RAM
     lingua: bool = False
+    #: names, commands and codes that language detection skips ("Tor Browser", "AdBlock Plus"),
+    #: beside the product's name and the names in the knowledge's headings, which it always
+    #: skips: a German question full of English names is German
+    glossary: list[str] = field(default_factory=list)
     model: ModelConfig = field(default_factory=ModelConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
@@ -462,6 +466,10 @@ class Config:
 
             check(importlib.util.find_spec("lingua") is not None, "lingua",
                   "is true but lingua is not installed: pip install 'babeldesk[lingua]'")
+        for i, term in enumerate(self.glossary):
+            check(bool(term.strip()), f"glossary[{i}]", "must not be empty")
+            check(len(term) <= 100, f"glossary[{i}]",
+                  "must be at most 100 characters: a name or a code, not a sentence")
         for lang, entries in self.texts.items():
             check(lang in self.languages, f"texts.{lang}", "is not one of the configured languages")
             for name in entries:
@@ -481,7 +489,8 @@ class Config:
         from .language import LanguageDetector
 
         return LanguageDetector(self.languages, self.default_language,
-                                second_detector="lingua" if self.lingua else None)
+                                second_detector="lingua" if self.lingua else None,
+                                glossary=[self.prompt.product, *self.glossary])
 
     def make_texts(self) -> Texts:
         return Texts(self.languages, self.default_language, self.texts)

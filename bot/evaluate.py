@@ -499,7 +499,7 @@ async def _ask(pipeline: Pipeline, question: Question, answers: bool) -> Result:
                       id=f"question {question.number}")
     # What the pipeline does before retrieving, in a new conversation.
     text = normalise_message(question.text)[:pipeline.config.prompt.max_message_chars]
-    detected = pipeline.detector.detect(pipeline._without_product(text)).language
+    detected = pipeline.detect_language(text).language
     hits = (await asyncio.to_thread(pipeline._retrieve, message, text, detected))[:TOP]
     rank = next((i for i, hit in enumerate(hits, start=1)
                  if any(e.matches(hit) for e in question.expect)), None)

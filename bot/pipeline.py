@@ -19,16 +19,17 @@ from .config import Config
 from .engine import ModelQueue
 from .errors import ModelError
 from .history import History, Turn
+from .glossary import names_in_headings
 from .knowledge import Hit, KnowledgeBase, Passage
-from .language import MIN_CONFIDENCE, LanguageDetector
+from .language import MIN_CONFIDENCE, Detection, LanguageDetector
 from .message import Answer, Message, Reply
 from .metrics import Metrics
 from .check import SUPPORTED_AT, Checker, answer_sentences, numbers
 from .quote import as_quote, choose_sentences
 from .screen import ScreenedStream, screen_answer
 from .smalltalk import SmallTalk, small_talk
-from .text import has_words, normalise_message, without_links, without_name
-from .texts import LANGUAGE_NAMES, Texts
+from .text import has_words, normalise_message, without_links
+from .texts import ENDONYMS, LANGUAGE_NAMES, Texts
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class Pipeline:
         #: conversation id → the first history turn in its prompts (see `_window`)
         self._anchors: OrderedDict[str, int | None] = OrderedDict()
         self._pruned_at = time.time()  # open_core applied the retention settings just now
+        #: the knowledge's generation whose names the detector skips
+        self._names_generation: int | None = None
 
     def respond(self, message: Message) -> Reply:
         """Start answering `message`; see `Reply` for streaming and the final answer."""
@@ -176,14 +179,18 @@ class Pipeline:
             if len(text) > limit:
                 text = text[:limit]
                 notice = "truncated"
-            # The product's name is no word of any language ("Comment supprimer mon compte
-            # Kettlebird ?" reads as English with it).
-            detection = self.detector.detect(self._without_product(text), requested or prior)
+            if self._names_stale():
+                await asyncio.to_thread(self._use_knowledge_names)
+            detection = self.detector.detect(text, requested or prior)
             # A language the user asked for holds until they ask for another.
             language = requested if requested and not detection.requested \
                 else detection.language
             asked = language if detection.requested else None
             notice = self.texts.get(notice, language) if notice else ""
+            if detection.unconfigured:
+                # Written in a language babeldesk does not speak: the answer comes in the
+                # conversation's (or the default) language, after the languages it speaks.
+                notice = " ".join(filter(None, [self.languages_spoken(language), notice]))
             if looks_like_injection(text):
                 log.info("%s: refused an attempt to override the instructions", message.key.id)
                 answer = Answer(self.texts.get("refusal", language), language, kind="refused",
@@ -225,16 +232,43 @@ class Pipeline:
 
     def answer_language(self, answer: Answer) -> str:
         """The language an answer is written in, as read from its text (code, links, citation
-        marks and the product's name left out); the language it was meant to be in when it
-        is no generated answer or cannot be told."""
+        marks and names left out); the language it was meant to be in when it is no generated
+        answer or cannot be told."""
         if answer.kind != "answer":
             return answer.language
-        sample = re.sub(r"`[^`]*`?|\[\d+\]", " ",
-                        without_links(self._without_product(answer.text)))
-        return self.detector.detect_document(sample) or answer.language
+        return self.detector.detect_document(self._answer_sample(answer.text)) \
+            or answer.language
 
-    def _without_product(self, text: str) -> str:
-        return without_name(text, self.config.prompt.product)
+    def _answer_sample(self, text: str) -> str:
+        """An answer's words as detection reads them: an unclosed code span (a cut answer)
+        and citation marks go too."""
+        return self.detector.strip_untranslated(re.sub(r"`[^`]*`?|\[\d+\]", " ", text))
+
+    def detect_language(self, text: str, prior: str | None = None) -> Detection:
+        """The language of a customer's message, as `answer` detects it (the names the
+        knowledge uses left out)."""
+        if self._names_stale():
+            self._use_knowledge_names()
+        return self.detector.detect(text, prior)
+
+    def languages_spoken(self, language: str) -> str:
+        """The line, in `language`, naming the languages babeldesk speaks."""
+        names = ", ".join(ENDONYMS.get(lang, LANGUAGE_NAMES.get(lang, lang))
+                          for lang in self.config.languages)
+        return self.texts.get("languages_spoken", language).replace("{languages}", names)
+
+    def _names_stale(self) -> bool:
+        return self.knowledge.generation != self._names_generation
+
+    def _use_knowledge_names(self) -> None:
+        """Let detection skip the names in the knowledge's headings, as they are now."""
+        generation = self.knowledge.generation  # read first: a change meanwhile counts again
+        names = names_in_headings(self.knowledge.headings_by_language(),
+                                  self.config.languages)
+        self.detector.use_names(names)
+        self._names_generation = generation
+        log.debug("language detection skips %d names from the knowledge's headings",
+                  len(names))
 
     def _conversation_state(self, key) -> tuple[str | None, str | None, bool]:
         return (self.history.language(key), self.history.requested_language(key),
@@ -578,7 +612,7 @@ class Pipeline:
 
     def _wrong_language(self, text: str, language: str, message: Message) -> bool:
         """Whether the start of an answer is clearly in another language than `language`."""
-        sample = re.sub(r"`[^`]*`?|\[\d+\]", " ", without_links(self._without_product(text)))
+        sample = self._answer_sample(text)
         found = self.detector.detect(sample)
         seen, wrong = found.language, found.reason in ("script", "statistics", "lingua")
         if found.requested:

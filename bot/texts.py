@@ -15,10 +15,24 @@ LANGUAGE_NAMES = {
     "he": "Hebrew", "el": "Greek", "ro": "Romanian", "th": "Thai",
 }
 
+#: Each language's own name, for the list of the languages babeldesk speaks (`languages_spoken`):
+#: a customer finds theirs whatever the language of the sentence around it.
+ENDONYMS = {
+    "en": "English", "es": "español", "fr": "français", "de": "Deutsch", "it": "italiano",
+    "pt": "português", "nl": "Nederlands", "pl": "polski", "ru": "русский",
+    "uk": "українська", "tr": "Türkçe", "ar": "العربية", "hi": "हिन्दी", "ja": "日本語",
+    "ko": "한국어", "zh": "中文", "vi": "Tiếng Việt", "id": "Bahasa Indonesia", "sv": "svenska",
+    "he": "עברית", "el": "Ελληνικά", "ro": "română", "th": "ไทย",
+}
+
 TEXT_KEYS = ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "sources",
              "handoff_done", "released", "human_button", "release_button", "interrupted",
-             "language_switched", "greeting_reply", "thanks_reply", "bot_reply",
-             "quote_intro", "quote_intro_translated", "quote_intro_original")
+             "language_switched", "languages_spoken", "greeting_reply", "thanks_reply",
+             "bot_reply", "quote_intro", "quote_intro_translated", "quote_intro_original")
+
+#: texts that a language added in the config may leave out: the default language's is said
+#: instead (a config written before they existed stays valid)
+FALLBACK_KEYS = ("languages_spoken",)
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -35,6 +49,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Let the bot answer again',
         "interrupted": '(babeldesk is restarting, so this answer was cut short. Please ask again in a minute.)',
         "language_switched": "Of course, I'll answer in English from now on. What would you like to know?",
+        "languages_spoken": "Sorry, I can't write in your language. I can answer in these languages: {languages}.",
         "greeting_reply": "Hello! I'm the help assistant. What can I help you with?",
         "thanks_reply": "You're welcome! Is there anything else I can help with?",
         "bot_reply": "I'm an automated assistant: I answer from our help articles, and I can pass you to a person from our support team at any time. What can I help with?",
@@ -56,6 +71,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Dejar que el bot vuelva a responder',
         "interrupted": '(babeldesk se está reiniciando y esta respuesta quedó incompleta. Vuelve a preguntar en un minuto.)',
         "language_switched": 'Claro, a partir de ahora responderé en español. ¿Qué quieres saber?',
+        "languages_spoken": "Lo siento, no puedo escribir en tu idioma. Puedo responder en estos idiomas: {languages}.",
         "greeting_reply": '¡Hola! Soy el asistente de ayuda. ¿En qué puedo ayudarte?',
         "thanks_reply": '¡De nada! ¿Hay algo más en lo que pueda ayudarte?',
         "bot_reply": 'Soy un asistente automático: respondo con nuestros artículos de ayuda y puedo pasarte con una persona de nuestro equipo de soporte en cualquier momento. ¿En qué puedo ayudarte?',
@@ -77,6 +93,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Laisser le bot répondre à nouveau',
         "interrupted": '(babeldesk redémarre, cette réponse a donc été interrompue. Reposez votre question dans une minute.)',
         "language_switched": 'Bien sûr, je répondrai désormais en français. Que voulez-vous savoir ?',
+        "languages_spoken": "Désolé, je ne peux pas écrire dans votre langue. Je peux répondre dans ces langues : {languages}.",
         "greeting_reply": "Bonjour ! Je suis l'assistant d'aide. Comment puis-je vous aider ?",
         "thanks_reply": 'Avec plaisir ! Puis-je vous aider pour autre chose ?',
         "bot_reply": "Je suis un assistant automatique : je réponds à partir de nos articles d'aide, et je peux vous mettre en relation avec une personne de notre équipe d'assistance à tout moment. Comment puis-je vous aider ?",
@@ -98,6 +115,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Bot wieder antworten lassen',
         "interrupted": '(babeldesk wird neu gestartet, daher wurde diese Antwort abgebrochen. Bitte frag in einer Minute noch einmal.)',
         "language_switched": 'Gern, ab jetzt antworte ich auf Deutsch. Was möchtest du wissen?',
+        "languages_spoken": "Entschuldigung, in Ihrer Sprache kann ich leider nicht schreiben. Ich kann in diesen Sprachen antworten: {languages}.",
         "greeting_reply": 'Hallo! Ich bin der Hilfe-Assistent. Wobei kann ich Ihnen helfen?',
         "thanks_reply": 'Gern geschehen! Kann ich Ihnen sonst noch helfen?',
         "bot_reply": 'Ich bin ein automatischer Assistent: Ich antworte anhand unserer Hilfeartikel und kann Sie jederzeit an eine Person aus unserem Support-Team weitergeben. Wobei kann ich helfen?',
@@ -119,6 +137,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Lascia rispondere di nuovo il bot',
         "interrupted": '(babeldesk si sta riavviando, quindi questa risposta è stata interrotta. Riprova tra un minuto.)',
         "language_switched": "Certo, d'ora in poi risponderò in italiano. Che cosa vuoi sapere?",
+        "languages_spoken": "Mi dispiace, non so scrivere nella tua lingua. Posso rispondere in queste lingue: {languages}.",
         "greeting_reply": "Ciao! Sono l'assistente di supporto. Come posso aiutarti?",
         "thanks_reply": "Prego! Posso aiutarti in qualcos'altro?",
         "bot_reply": 'Sono un assistente automatico: rispondo in base ai nostri articoli di aiuto e posso passarti a una persona del nostro team di supporto in qualsiasi momento. Come posso aiutarti?',
@@ -140,6 +159,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Deixar o bot responder novamente',
         "interrupted": '(O babeldesk está a reiniciar, por isso esta resposta ficou incompleta. Pergunte de novo daqui a um minuto.)',
         "language_switched": 'Claro, a partir de agora respondo em português. O que gostaria de saber?',
+        "languages_spoken": "Desculpe, não consigo escrever no seu idioma. Posso responder nestes idiomas: {languages}.",
         "greeting_reply": 'Olá! Sou o assistente de ajuda. Como posso ajudar?',
         "thanks_reply": 'De nada! Posso ajudar em mais alguma coisa?',
         "bot_reply": 'Sou um assistente automático: respondo com base nos nossos artigos de ajuda e posso encaminhá-lo para uma pessoa da nossa equipe de suporte a qualquer momento. Como posso ajudar?',
@@ -161,6 +181,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Laat de bot weer antwoorden',
         "interrupted": '(babeldesk wordt opnieuw gestart, daarom is dit antwoord afgebroken. Vraag het over een minuut opnieuw.)',
         "language_switched": 'Natuurlijk, vanaf nu antwoord ik in het Nederlands. Wat wil je weten?',
+        "languages_spoken": "Sorry, ik kan niet in jouw taal schrijven. Ik kan antwoorden in deze talen: {languages}.",
         "greeting_reply": 'Hallo! Ik ben de hulpassistent. Waarmee kan ik u helpen?',
         "thanks_reply": 'Graag gedaan! Kan ik u nog ergens anders mee helpen?',
         "bot_reply": 'Ik ben een automatische assistent: ik antwoord op basis van onze helpartikelen en kan u op elk moment doorverbinden met iemand van ons supportteam. Waarmee kan ik helpen?',
@@ -182,6 +203,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Pozwól botowi znów odpowiadać',
         "interrupted": '(babeldesk uruchamia się ponownie, więc ta odpowiedź została przerwana. Zapytaj ponownie za minutę.)',
         "language_switched": 'Oczywiście, od teraz będę odpowiadać po polsku. Czego chcesz się dowiedzieć?',
+        "languages_spoken": "Przepraszam, nie potrafię pisać w Twoim języku. Mogę odpowiadać w tych językach: {languages}.",
         "greeting_reply": 'Dzień dobry! Jestem asystentem pomocy. W czym mogę pomóc?',
         "thanks_reply": 'Nie ma za co! Czy mogę pomóc w czymś jeszcze?',
         "bot_reply": 'Jestem automatycznym asystentem: odpowiadam na podstawie naszych artykułów pomocy i w każdej chwili mogę przekazać rozmowę osobie z naszego zespołu wsparcia. W czym mogę pomóc?',
@@ -203,6 +225,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Разрешить боту отвечать снова',
         "interrupted": '(babeldesk перезапускается, поэтому ответ оборвался. Пожалуйста, спросите снова через минуту.)',
         "language_switched": 'Конечно, теперь я буду отвечать по-русски. Что вы хотите узнать?',
+        "languages_spoken": "Извините, я не умею писать на вашем языке. Я могу отвечать на этих языках: {languages}.",
         "greeting_reply": 'Здравствуйте! Я помощник службы поддержки. Чем могу помочь?',
         "thanks_reply": 'Пожалуйста! Могу ли я помочь чем-то ещё?',
         "bot_reply": 'Я автоматический помощник: отвечаю по нашим справочным статьям и в любой момент могу передать разговор сотруднику службы поддержки. Чем могу помочь?',
@@ -224,6 +247,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Дозволити боту знову відповідати',
         "interrupted": '(babeldesk перезапускається, тому відповідь обірвалася. Будь ласка, запитайте знову за хвилину.)',
         "language_switched": 'Звісно, відтепер я відповідатиму українською. Що ви хочете дізнатися?',
+        "languages_spoken": "Вибачте, я не вмію писати вашою мовою. Я можу відповідати такими мовами: {languages}.",
         "greeting_reply": 'Вітаю! Я помічник служби підтримки. Чим можу допомогти?',
         "thanks_reply": 'Будь ласка! Чи можу я допомогти ще чимось?',
         "bot_reply": 'Я автоматичний помічник: відповідаю за нашими довідковими статтями і будь-коли можу передати розмову співробітнику служби підтримки. Чим можу допомогти?',
@@ -245,6 +269,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Bot yeniden yanıtlasın',
         "interrupted": '(babeldesk yeniden başlatılıyor, bu yüzden bu yanıt yarıda kaldı. Lütfen bir dakika sonra tekrar sorun.)',
         "language_switched": 'Elbette, bundan sonra Türkçe yanıt vereceğim. Ne öğrenmek istersiniz?',
+        "languages_spoken": "Üzgünüm, sizin dilinizde yazamıyorum. Şu dillerde yanıt verebilirim: {languages}.",
         "greeting_reply": 'Merhaba! Ben yardım asistanıyım. Size nasıl yardımcı olabilirim?',
         "thanks_reply": 'Rica ederim! Yardımcı olabileceğim başka bir şey var mı?',
         "bot_reply": 'Ben otomatik bir asistanım: yardım makalelerimize göre yanıt veriyorum ve sizi istediğiniz zaman destek ekibimizden bir kişiye aktarabilirim. Size nasıl yardımcı olabilirim?',
@@ -266,6 +291,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'السماح للبوت بالرد مجددًا',
         "interrupted": '(يُعاد تشغيل babeldesk، لذلك انقطعت هذه الإجابة. يُرجى السؤال مرة أخرى بعد دقيقة.)',
         "language_switched": 'بالتأكيد، سأجيب بالعربية من الآن فصاعدًا. ماذا تريد أن تعرف؟',
+        "languages_spoken": "عذرًا، لا أستطيع الكتابة بلغتك. يمكنني الإجابة بهذه اللغات: {languages}.",
         "greeting_reply": 'مرحبًا! أنا مساعد الدعم. كيف يمكنني مساعدتك؟',
         "thanks_reply": 'على الرحب والسعة! هل هناك شيء آخر يمكنني مساعدتك فيه؟',
         "bot_reply": 'أنا مساعد آلي: أجيب من مقالات المساعدة لدينا، ويمكنني تحويلك إلى شخص من فريق الدعم في أي وقت. كيف يمكنني مساعدتك؟',
@@ -287,6 +313,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'बॉट को फिर से जवाब देने दें',
         "interrupted": '(babeldesk फिर से शुरू हो रहा है, इसलिए यह जवाब अधूरा रह गया। कृपया एक मिनट बाद फिर से पूछें।)',
         "language_switched": 'ज़रूर, अब से मैं हिंदी में जवाब दूँगा। आप क्या जानना चाहते हैं?',
+        "languages_spoken": "क्षमा करें, मैं आपकी भाषा में नहीं लिख सकता। मैं इन भाषाओं में जवाब दे सकता हूँ: {languages}।",
         "greeting_reply": 'नमस्ते! मैं सहायता सहायक हूँ। मैं आपकी क्या मदद कर सकता हूँ?',
         "thanks_reply": 'आपका स्वागत है! क्या मैं किसी और चीज़ में मदद कर सकता हूँ?',
         "bot_reply": 'मैं एक स्वचालित सहायक हूँ: मैं हमारे सहायता लेखों से जवाब देता हूँ, और कभी भी आपको हमारी सहायता टीम के किसी व्यक्ति से जोड़ सकता हूँ। मैं आपकी क्या मदद कर सकता हूँ?',
@@ -308,6 +335,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'ボットの回答を再開する',
         "interrupted": '（babeldesk を再起動しているため、この回答は途中で終わりました。1分後にもう一度お尋ねください。）',
         "language_switched": 'かしこまりました。これからは日本語でお答えします。何をお知りになりたいですか？',
+        "languages_spoken": "申し訳ありません。お客様の言語ではお答えできません。対応している言語は次のとおりです：{languages}。",
         "greeting_reply": 'こんにちは！ヘルプアシスタントです。どのようなご用件でしょうか？',
         "thanks_reply": 'どういたしまして！ほかにお手伝いできることはありますか？',
         "bot_reply": '私は自動アシスタントです。ヘルプ記事をもとにお答えし、いつでもサポートチームの担当者におつなぎできます。どのようなご用件でしょうか？',
@@ -329,6 +357,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": '봇 응답 다시 켜기',
         "interrupted": '(babeldesk가 다시 시작되는 중이라 이 답변이 중간에 끊겼습니다. 1분 후에 다시 질문해 주세요.)',
         "language_switched": '물론입니다. 이제부터 한국어로 답변하겠습니다. 무엇이 궁금하신가요?',
+        "languages_spoken": "죄송합니다. 고객님의 언어로는 답변할 수 없습니다. 다음 언어로 답변할 수 있습니다: {languages}.",
         "greeting_reply": '안녕하세요! 도움말 도우미입니다. 무엇을 도와드릴까요?',
         "thanks_reply": '천만에요! 더 도와드릴 일이 있을까요?',
         "bot_reply": '저는 자동 도우미입니다. 도움말 문서를 바탕으로 답변드리며, 언제든지 지원팀 담당자에게 연결해 드릴 수 있습니다. 무엇을 도와드릴까요?',
@@ -350,6 +379,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": '让机器人重新回答',
         "interrupted": '（babeldesk 正在重启，因此此回答被中断。请一分钟后再问一次。）',
         "language_switched": '好的，从现在起我会用中文回答。您想了解什么？',
+        "languages_spoken": "抱歉，我无法使用您的语言回复。我可以使用以下语言回答：{languages}。",
         "greeting_reply": '您好！我是帮助助手。请问有什么可以帮您？',
         "thanks_reply": '不客气！还有什么可以帮您的吗？',
         "bot_reply": '我是自动助手：我根据我们的帮助文章回答问题，也可以随时为您转接支持团队的工作人员。请问有什么可以帮您？',
@@ -371,6 +401,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Để bot trả lời lại',
         "interrupted": '(babeldesk đang khởi động lại nên câu trả lời này bị cắt ngang. Vui lòng hỏi lại sau một phút.)',
         "language_switched": 'Tất nhiên, từ giờ tôi sẽ trả lời bằng tiếng Việt. Bạn muốn biết điều gì?',
+        "languages_spoken": "Xin lỗi, tôi không thể viết bằng ngôn ngữ của bạn. Tôi có thể trả lời bằng các ngôn ngữ sau: {languages}.",
         "greeting_reply": 'Xin chào! Tôi là trợ lý hỗ trợ. Tôi có thể giúp gì cho bạn?',
         "thanks_reply": 'Không có gì! Tôi có thể giúp gì thêm cho bạn không?',
         "bot_reply": 'Tôi là trợ lý tự động: tôi trả lời dựa trên các bài viết trợ giúp của chúng tôi và có thể chuyển bạn đến một nhân viên hỗ trợ bất cứ lúc nào. Tôi có thể giúp gì cho bạn?',
@@ -392,6 +423,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Biarkan bot menjawab lagi',
         "interrupted": '(babeldesk sedang dimulai ulang, jadi jawaban ini terpotong. Silakan tanyakan lagi dalam satu menit.)',
         "language_switched": 'Tentu, mulai sekarang saya akan menjawab dalam bahasa Indonesia. Apa yang ingin Anda ketahui?',
+        "languages_spoken": "Maaf, saya tidak bisa menulis dalam bahasa Anda. Saya dapat menjawab dalam bahasa berikut: {languages}.",
         "greeting_reply": 'Halo! Saya asisten bantuan. Ada yang bisa saya bantu?',
         "thanks_reply": 'Sama-sama! Ada lagi yang bisa saya bantu?',
         "bot_reply": 'Saya asisten otomatis: saya menjawab berdasarkan artikel bantuan kami, dan kapan saja dapat meneruskan Anda ke anggota tim dukungan kami. Ada yang bisa saya bantu?',
@@ -413,6 +445,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Låt boten svara igen',
         "interrupted": '(babeldesk startar om, så det här svaret avbröts. Fråga gärna igen om en minut.)',
         "language_switched": 'Självklart, från och med nu svarar jag på svenska. Vad vill du veta?',
+        "languages_spoken": "Tyvärr kan jag inte skriva på ditt språk. Jag kan svara på de här språken: {languages}.",
         "greeting_reply": 'Hej! Jag är hjälpassistenten. Vad kan jag hjälpa dig med?',
         "thanks_reply": 'Varsågod! Finns det något mer jag kan hjälpa dig med?',
         "bot_reply": 'Jag är en automatisk assistent: jag svarar utifrån våra hjälpartiklar och kan när som helst koppla dig till en person i vårt supportteam. Vad kan jag hjälpa dig med?',
@@ -434,6 +467,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'לאפשר לבוט לענות שוב',
         "interrupted": '(babeldesk מופעל מחדש, ולכן התשובה נקטעה. אנא שאלו שוב בעוד דקה.)',
         "language_switched": 'בוודאי, מעכשיו אענה בעברית. מה תרצו לדעת?',
+        "languages_spoken": "מצטער, איני יכול לכתוב בשפה שלך. אני יכול לענות בשפות האלה: {languages}.",
         "greeting_reply": 'שלום! אני עוזר התמיכה. במה אפשר לעזור?',
         "thanks_reply": 'בשמחה! יש עוד משהו שאפשר לעזור בו?',
         "bot_reply": 'אני עוזר אוטומטי: אני עונה מתוך מאמרי העזרה שלנו, ובכל רגע אפשר להעביר אותך לנציג מצוות התמיכה. במה אפשר לעזור?',
@@ -455,6 +489,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Αφήστε το bot να απαντά ξανά',
         "interrupted": "(Το babeldesk επανεκκινείται, γι' αυτό η απάντηση διακόπηκε. Παρακαλώ ρωτήστε ξανά σε ένα λεπτό.)",
         "language_switched": 'Βεβαίως, από εδώ και πέρα θα απαντώ στα ελληνικά. Τι θα θέλατε να μάθετε;',
+        "languages_spoken": "Λυπάμαι, δεν μπορώ να γράψω στη γλώσσα σας. Μπορώ να απαντήσω σε αυτές τις γλώσσες: {languages}.",
         "greeting_reply": 'Γεια σας! Είμαι ο βοηθός υποστήριξης. Πώς μπορώ να σας βοηθήσω;',
         "thanks_reply": 'Παρακαλώ! Μπορώ να σας βοηθήσω με κάτι άλλο;',
         "bot_reply": 'Είμαι αυτόματος βοηθός: απαντώ με βάση τα άρθρα βοήθειάς μας και μπορώ οποιαδήποτε στιγμή να σας συνδέσω με ένα άτομο της ομάδας υποστήριξης. Πώς μπορώ να σας βοηθήσω;',
@@ -476,6 +511,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'Lăsați botul să răspundă din nou',
         "interrupted": '(babeldesk repornește, așa că acest răspuns a fost întrerupt. Vă rog să întrebați din nou peste un minut.)',
         "language_switched": 'Desigur, de acum înainte voi răspunde în limba română. Ce doriți să aflați?',
+        "languages_spoken": "Îmi pare rău, nu pot scrie în limba dumneavoastră. Pot răspunde în aceste limbi: {languages}.",
         "greeting_reply": 'Bună! Sunt asistentul de ajutor. Cu ce vă pot ajuta?',
         "thanks_reply": 'Cu plăcere! Vă mai pot ajuta cu ceva?',
         "bot_reply": 'Sunt un asistent automat: răspund pe baza articolelor noastre de ajutor și vă pot transfera oricând la o persoană din echipa noastră de asistență. Cu ce vă pot ajuta?',
@@ -497,6 +533,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "release_button": 'ให้บอตกลับมาตอบอีกครั้ง',
         "interrupted": '(babeldesk กำลังรีสตาร์ต คำตอบนี้จึงถูกตัดกลางคัน กรุณาถามใหม่อีกครั้งในอีกหนึ่งนาที)',
         "language_switched": 'ได้เลย ต่อจากนี้จะตอบเป็นภาษาไทย ต้องการทราบเรื่องอะไรบ้าง',
+        "languages_spoken": "ขออภัย ไม่สามารถเขียนเป็นภาษาของคุณได้ สามารถตอบเป็นภาษาต่อไปนี้: {languages}",
         "greeting_reply": 'สวัสดี! นี่คือผู้ช่วยฝ่ายสนับสนุน มีอะไรให้ช่วยไหม',
         "thanks_reply": 'ยินดี! มีอะไรให้ช่วยเพิ่มเติมอีกไหม',
         "bot_reply": 'นี่คือผู้ช่วยอัตโนมัติ ตอบจากบทความช่วยเหลือของเรา และสามารถส่งต่อให้เจ้าหน้าที่ทีมสนับสนุนได้ทุกเมื่อ มีอะไรให้ช่วยไหม',
@@ -524,4 +561,5 @@ class Texts:
     def missing(self) -> list[tuple[str, str]]:
         """(language, key) pairs that have no text: the config is invalid while any exist."""
         return [(lang, key) for lang, entries in self._table.items()
-                for key in TEXT_KEYS if not entries.get(key)]
+                for key in TEXT_KEYS if not entries.get(key)
+                and (key not in FALLBACK_KEYS or lang == self.default_language)]

@@ -10,6 +10,7 @@ import yaml
 
 from bot.config import Config, load_config
 from bot.errors import ConfigError
+from bot.texts import ENDONYMS, TEXTS
 from helpers import ROOT
 
 
@@ -35,6 +36,8 @@ def test_the_shipped_config_yaml_is_valid_and_matches_the_defaults():
      "retrieval.embedding.source", "must be one of"),
     ({"retrieval": {"dense": "sometimes"}}, "retrieval.dense", ""),
     ({"lingua": "yes please"}, "lingua", ""),
+    ({"glossary": ["Tor Browser", "  "]}, "glossary[1]", "must not be empty"),
+    ({"glossary": "Tor Browser"}, "glossary", "a list of strings"),
     ({"modle": {}}, "modle", "unknown key"),
     ({"model": {"n_ctx": "big"}}, "model.n_ctx", "must be an integer"),
     ({"model": {"n_ctx": 4096.5}}, "model.n_ctx", "must be an integer"),
@@ -128,6 +131,14 @@ def test_a_language_beyond_the_shipped_ones_works_with_its_texts(tmp_path):
     path.write_text(yaml.safe_dump({"languages": ["en", "bg"], "texts": {"bg": texts}}))
     config = load_config(path)
     assert config.make_texts().get("handoff", "bg") == "handoff in Bulgarian"
+    # a text newer than the config is said in the default language meanwhile
+    assert config.make_texts().get("languages_spoken", "bg") == TEXTS["en"]["languages_spoken"]
+
+
+def test_every_shipped_language_says_which_languages_babeldesk_speaks():
+    for language, texts in TEXTS.items():
+        assert "{languages}" in texts["languages_spoken"], language
+        assert language in ENDONYMS
 
 
 def test_the_cli_prints_one_line_for_a_bad_config_and_exits_2(tmp_path):

@@ -4,8 +4,10 @@ import re
 import sys
 
 import pytest
+import yaml
 
-from bot.config import Config
+from bot.config import Config, load_config
+from bot.glossary import names_in_headings
 from bot.language import Detection, LanguageDetector
 from bot.text import normalise_message, search_terms
 
@@ -248,3 +250,118 @@ def test_cjk_text_is_split_into_searchable_pairs():
     assert search_terms("返金の申請") == ["返金", "金の", "の申", "申請"]
     assert search_terms("Réinitialiser") == ["reinit"]
     assert search_terms("Привет мир") == ["привет", "мир"]
+
+
+# --- names, code and quotes are no words of the customer's language -------------------------
+
+@pytest.fixture(scope="module")
+def fdroid_detector():
+    """Detection as babeldesk sets it up for an English FAQ about F-Droid: its product's name
+    in the glossary, the names of its headings beside it."""
+    headings = {"en": {"Why isn't F-Droid on Google Play?",
+                       "Should I install new extensions in Tor Browser?",
+                       "How can I send or setup the F-Droid app using NFC or Android Beam?",
+                       "What is expert mode?"}}
+    detector = LanguageDetector(Config().languages, "en", glossary=["F-Droid"])
+    detector.use_names(names_in_headings(headings, Config().languages))
+    return detector
+
+
+def test_the_names_in_the_knowledges_headings_are_names_not_their_sentences():
+    headings = {"en": {"Why isn't F-Droid on Google Play?", "Cancel Kettlebird Plus",
+                       "Should I install new extensions in Tor Browser?",
+                       "Reset Your Password In Three Steps", "Plus members ship free"},
+                "de": {"Das Abo Kettlebird Plus", "Die App zeigt „Gerät offline“",
+                       "Zwei-Faktor-Authentifizierung aktivieren"}}
+    names = names_in_headings(headings, ["en", "de", "fr"])
+    assert {"F-Droid", "Google Play", "Kettlebird Plus", "Tor Browser"} <= names
+    # German nouns, a title's capitals and the first word of a heading are no names; nor is
+    # "Plus" alone, which is French for "more".
+    assert not names & {"App", "Gerät", "Abo", "Zwei-Faktor-Authentifizierung", "Your",
+                        "Password", "Three", "Steps", "Reset", "Why", "Plus", "Das"}
+
+
+@pytest.mark.parametrize("text, language", [
+    ("我应该在 Tor Browser 中安装 NoScript 或 uBlock Origin 这样的新扩展程序吗？", "zh"),
+    ("为什么 F-Droid 未在 Google Play 上架 ？", "zh"),
+    ("如何使用 NFC 或 Android Beam 发送或设置 F-Droid 应用？", "zh"),
+    ("Warum ist F-Droid nicht auf Google Play?", "de"),
+    ("Sollte ich in Tor Browser neue Add-ons wie NoScript oder uBlock Origin installieren?",
+     "de"),
+    ("Perché F-Droid non è su Google Play?", "it"),
+    ("F-Droid neden Google Play'de yok?", "tr"),
+])
+def test_a_question_full_of_english_names_is_in_its_own_language(fdroid_detector, text,
+                                                                   language):
+    assert fdroid_detector.detect(text).language == language
+
+
+def test_a_glossary_term_from_the_config_is_skipped(tmp_path):
+    (tmp_path / "knowledge").mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"glossary": ["Secure Password Manager for Teams"]}))
+    text = "Ich benutze Secure Password Manager for Teams auf dem Handy"
+    assert LanguageDetector(Config().languages, "en").detect(text).language == "en"
+    assert load_config(path).make_detector().detect(text).language == "de"
+    # the product's name is in the glossary too
+    assert "Kettlebird" in load_config(path).make_detector().glossary
+
+
+@pytest.mark.parametrize("text, language", [
+    ("Wie kann ich die Datei `config.yaml` unter /etc/babeldesk/ bearbeiten, "
+     "siehe https://example.com/docs/setup.html?", "de"),
+    ('Ao abrir o app aparece "Unable to connect to the server, please try again later" e '
+     "não consigo entrar na minha conta.", "pt"),
+    ("我的应用出现 \"fsck error in packed object\" 怎么处理？", "zh"),
+    ("Come posso scrivere a support@example.com dal mio telefono?", "it"),
+])
+def test_code_links_files_and_quoted_errors_are_skipped(detector, text, language):
+    assert detector.detect(text).language == language
+
+
+def test_a_message_that_is_all_one_quote_or_all_names_keeps_its_words(detector):
+    assert detector.strip_untranslated('"connection refused"') == '"connection refused"'
+    assert detector.strip_untranslated("F-Droid NFC") == "F-Droid NFC"
+    # a shouted message is no list of acronyms
+    assert detector.strip_untranslated("WHERE IS MY PARCEL") == "WHERE IS MY PARCEL"
+
+
+def test_a_short_cyrillic_question_is_russian_or_ukrainian_never_the_default(detector):
+    assert detector.detect("Как настроение?").language == "ru"
+    assert detector.detect("Сколько будет 17 умножить на 23?").language == "ru"
+    assert detector.detect("Що таке експертний режим?").language == "uk"
+    assert detector.detect("Як щодо пожертв?").language == "uk"
+
+
+# --- languages babeldesk does not speak -------------------------------------------------------
+
+@pytest.mark.parametrize("text, language", [
+    ("Habari, ninawezaje kubadilisha nenosiri langu?", "sw"),
+    ("Miten voin vaihtaa salasanani? Unohdin sen eilen.", "fi"),
+    ("Jak mohu nahlásit chyby nebo požádat o funkci?", "cs"),
+])
+def test_a_message_in_an_unconfigured_language_is_said_to_be_one(detector, text, language):
+    detection = detector.detect(text)
+    assert (detection.language, detection.reason, detection.unconfigured) == (
+        "en", "unconfigured", language)
+    # in a conversation, its language stays
+    assert detector.detect(text, prior="de").language == "de"
+
+
+def test_a_script_no_configured_language_is_written_in_is_an_unconfigured_language(detector):
+    detection = detector.detect("Πόσο κοστίζει η αποστολή;")
+    assert (detection.language, detection.unconfigured) == ("en", "el")
+    assert detector.detect("מתי תגיע החבילה שלי?").unconfigured == "he"
+    assert detector.detect("مدل امنیتی‌ای که اف‌دروید به کار می‌برد چیست؟").unconfigured == "fa"
+    assert detector.detect("كيف يمكنني إعادة تعيين كلمة المرور؟").language == "ar"
+
+
+@pytest.mark.parametrize("text, language", [
+    ("Dit is een waargebeurd verhaal.", "nl"),  # langdetect alone: Afrikaans
+    ("Debes tratar de venir a la fiesta.", "es"),  # langdetect alone: Catalan
+    ("Apakah saya bisa membayar dengan kartu kredit?", "id"),
+    ("Nie mogę zalogować się do mojego konta od wczoraj.", "pl"),
+])
+def test_a_configured_language_is_not_taken_for_a_relative(detector, text, language):
+    detection = detector.detect(text)
+    assert (detection.language, detection.unconfigured) == (language, "")

@@ -453,3 +453,48 @@ def test_an_answers_language_is_read_from_its_text(config, scripted):
         assert core.pipeline.answer_language(declined) == "fr"
     finally:
         core.close()
+
+
+async def test_a_message_in_a_language_babeldesk_does_not_speak_is_answered_in_the_default(
+        config, scripted):
+    """Swahili and Finnish are no configured languages: not Indonesian, as langdetect
+    restricted to the configured ones would have it, but English, after a line naming the
+    languages babeldesk speaks."""
+    core = open_core(config, engine=scripted, watch=False)
+    try:
+        for text in ("Habari, ninawezaje kubadilisha nenosiri langu?",
+                     "Miten voin vaihtaa salasanani? Unohdin sen eilen."):
+            answer = await core.pipeline.respond(message(text, channel=text[:10]))
+            assert answer.language == "en", (text, answer)
+            assert answer.kind in ("answer", "abstained"), answer
+            assert answer.notice == core.pipeline.languages_spoken("en")
+            assert answer.notice.startswith("Sorry, I can't write in your language.")
+            assert all(name in answer.notice for name in ("English", "español", "中文"))
+        # the question is answered all the same when the knowledge answers it
+        answer = await core.pipeline.respond(message(
+            "Je, ninaweza kulipa usajili wa Kettlebird Plus kwa PayPal?", channel="sw2"))
+        assert answer.kind == "answer" and answer.language == "en", answer
+        assert answer.notice == core.pipeline.languages_spoken("en")
+        # a configured language gets no such line
+        answer = await core.pipeline.respond(message("Wie kann ich mein Passwort zurücksetzen?",
+                                                     channel="de"))
+        assert answer.language == "de" and answer.notice == ""
+    finally:
+        core.close()
+
+
+async def test_a_name_from_a_new_heading_is_no_english_in_a_german_question(
+        config, scripted, knowledge_dir):
+    core = open_core(config, engine=scripted, watch=False)
+    question = "Warum ist Kettlebird nicht auf Google Play?"
+    try:
+        assert core.pipeline.detect_language(question).language == "en"
+        (knowledge_dir / "en" / "stores.md").write_text(
+            "# App stores\n\n## Why isn't the Kettlebird app on Google Play Store?\n\n"
+            "The Kettlebird app is in the Google Play Store since March.\n", encoding="utf-8")
+        core.knowledge.sync()
+        assert core.pipeline.detect_language(question).language == "de"
+        answer = await core.pipeline.respond(message(question, channel="stores"))
+        assert answer.language == "de", answer
+    finally:
+        core.close()

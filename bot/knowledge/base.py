@@ -48,6 +48,8 @@ class KnowledgeBase:
     chunk_chars = _shared("folder_sync", "chunk_chars")
     #: knowledge.max_file_mb, in bytes
     max_file_bytes = _shared("folder_sync", "max_file_bytes")
+    #: goes up at every change of the index: what is derived from it is stale
+    generation = _shared("folder_sync", "generation")
 
     def __init__(self, folder: Path, db_path: Path, detector: LanguageDetector,
                  chunk_chars: int = 1200, embedder: Embedder | None = None,
@@ -195,6 +197,19 @@ class KnowledgeBase:
             for path, heading in self.db.execute(
                     "SELECT DISTINCT path, heading FROM passages"):
                 found.setdefault(path, set()).add(heading)
+        return found
+
+    def headings_by_language(self) -> dict[str, set[str]]:
+        """Each passage language's titles and headings (the names the knowledge uses are
+        in them: bot/glossary.py)."""
+        found: dict[str, set[str]] = {}
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT language, title FROM passages UNION "
+                "SELECT language, heading FROM passages").fetchall()
+        for language, heading in rows:
+            if heading:
+                found.setdefault(language or "", set()).add(heading)
         return found
 
     def suspicious_passages(self) -> list[tuple[Source, Finding]]:

@@ -64,6 +64,9 @@ class FolderSync:
         #: SQLite's count of other connections' commits, last time it was looked at
         self._data_version: int | None = None
         self._watcher: threading.Thread | None = None
+        #: counts the changes of the index (this process's and, once noticed, others'):
+        #: what is derived from the whole knowledge is derived again when it moves
+        self.generation = 0
 
     def settle(self, stored: dict[str, str]) -> dict[str, str]:
         """Parse every file again when the passages were cut at another size than
@@ -92,6 +95,7 @@ class FolderSync:
             return
         log.info("knowledge: the index was changed by another process; reading it again")
         self._data_version = version
+        self.generation += 1
         self.keywords.forget()
         self.vectors.reset()
         self._stats = self._stored_stats()
@@ -177,6 +181,7 @@ class FolderSync:
                 self.db["files"].delete(path)
                 self._stats.pop(path, None)
                 report.removed.append(path)
+                self.generation += 1
 
     def _forget_passages(self, path: str) -> None:
         """Take a file's passages out of the index, the term counts and the vectors in RAM."""
@@ -259,6 +264,7 @@ class FolderSync:
         with self.db.conn:
             self._forget_passages(path)
             self._store_passages(path, passages)
+            self.generation += 1
             self.db["files"].upsert({"path": path, "sha256": digest,
                                      "language": passages[0].language if passages else "",
                                      "size": stat[0], "mtime_ns": stat[1],
