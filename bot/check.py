@@ -287,6 +287,8 @@ class Checker:
 
     def _language_problem(self, text: str) -> str:
         sample = re.sub(r"`[^`]*`?|\[\d+\]", " ", without_links(text))
+        # Names the knowledge uses (Tor Browser, F-Droid) are no word of any language.
+        sample = self.detector.strip_untranslated(sample)
         for name in names(sample) | self._known:
             sample = re.sub(re.escape(name), " ", sample, flags=re.IGNORECASE)
         if letters(sample) < LANGUAGE_LETTERS:
