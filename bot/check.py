@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -117,6 +118,8 @@ class SentenceCheck:
     echo: float
     #: why it may not be sent, or "" when it may
     problem: str = ""
+    #: the passage (its index) whose sentence supports it best
+    source: int | None = None
 
 
 @dataclass
@@ -251,20 +254,35 @@ class Checker:
         lead_in = text.rstrip().endswith((":", "：", "?", "？"))
         if not problem and repeated >= ECHO_AT and not lead_in:
             problem = "restated: it repeats the question"
-        support = self.support([text])[0] if self.embedder else None
+        support, source = self._nearest([text])[0] if self.embedder else (None, None)
         if not problem and support is not None and support < SUPPORTED_AT:
             problem = f"unsupported: no passage says it ({support:.2f})"
-        return SentenceCheck(text, support, repeated, problem)
+        return SentenceCheck(text, support, repeated, problem,
+                             source if repeated < ECHO_AT else None)
 
     def support(self, sentences: list[str]) -> list[float]:
         """Each sentence's best similarity to a passage sentence, on the relevance scale."""
+        return [score for score, _ in self._nearest(sentences)]
+
+    def _nearest(self, sentences: list[str]) -> list[tuple[float, int]]:
+        """Each sentence's best similarity (relevance scale) and the passage that gives it."""
         if self._vectors is None:
-            self._vectors = _passage_vectors(self.embedder, tuple(self.passages))
+            parts = [sentence_vectors(self.embedder, p) for p in self.passages]
+            self._owners = np.repeat(np.arange(len(parts)), [len(v) for v in parts])
+            self._vectors = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
         if not len(self._vectors):
-            return [0.0] * len(sentences)
-        mine = self.embedder.embed_queries(sentences)
-        best = (mine @ self._vectors.T).max(axis=1)
-        return [float((b - self.floor) / self.span) for b in best]
+            return [(0.0, -1)] * len(sentences)
+        similarity = self.embedder.embed_queries(sentences) @ self._vectors.T
+        best = similarity.argmax(axis=1)
+        return [(float((similarity[i, j] - self.floor) / self.span), int(self._owners[j]))
+                for i, j in enumerate(best)]
+
+    def drawn_on(self) -> int | None:
+        """The passage (its index) that most of the answer's passing sentences came from, or
+        None: the one to quote when the answer as a whole failed."""
+        votes = Counter(s.source for s in self._verdicts.values()
+                        if not s.problem and s.source is not None)
+        return votes.most_common(1)[0][0] if votes else None
 
     def answer(self, text: str) -> AnswerCheck:
         """The verdict on a whole answer, sentence by sentence."""
@@ -323,21 +341,19 @@ def _passage_sentence_texts(passage: str) -> tuple[str, ...]:
     return tuple(answer_sentences(passage))
 
 
-_VECTOR_CACHE: dict[tuple[int, tuple[str, ...]], np.ndarray] = {}
+_VECTOR_CACHE: dict[tuple[int, str], np.ndarray] = {}
 
 
-def _passage_vectors(embedder: Embedder, passages: tuple[str, ...]) -> np.ndarray:
-    """The passages' sentence vectors, embedded once per passage text and kept for the next
-    answers from them (a follow-up usually draws on the same passages)."""
-    rows = []
-    for passage in passages:
-        key = (id(embedder), (passage,))
-        vectors = _VECTOR_CACHE.get(key)
-        if vectors is None:
-            texts = list(_passage_sentence_texts(passage))
-            vectors = embedder.embed_queries(texts) if texts else np.zeros((0, embedder.dim))
-            if len(_VECTOR_CACHE) > 512:
-                _VECTOR_CACHE.pop(next(iter(_VECTOR_CACHE)))
-            _VECTOR_CACHE[key] = vectors
-        rows.append(vectors)
-    return np.concatenate(rows) if rows else np.zeros((0, embedder.dim), np.float32)
+def sentence_vectors(embedder: Embedder, passage: str) -> np.ndarray:
+    """A passage's sentence vectors, embedded once per passage text and kept for the next
+    answers from it (a follow-up usually draws on the same passages)."""
+    key = (id(embedder), passage)
+    vectors = _VECTOR_CACHE.get(key)
+    if vectors is None:
+        texts = list(_passage_sentence_texts(passage))
+        vectors = embedder.embed_queries(texts) if texts else \
+            np.zeros((0, embedder.dim), np.float32)
+        if len(_VECTOR_CACHE) > 512:
+            _VECTOR_CACHE.pop(next(iter(_VECTOR_CACHE)))
+        _VECTOR_CACHE[key] = vectors
+    return vectors

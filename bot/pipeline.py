@@ -25,7 +25,7 @@ from .language import MIN_CONFIDENCE, Detection, LanguageDetector
 from .message import Answer, Message, Reply
 from .metrics import Metrics
 from .check import SUPPORTED_AT, Checker, answer_sentences, numbers
-from .quote import as_quote, choose_sentences
+from .quote import as_quote, choose_sentences, nearest_passage
 from .screen import ScreenedStream, screen_answer
 from .smalltalk import SmallTalk, small_talk
 from .text import has_words, normalise_message, without_links
@@ -56,6 +56,8 @@ TRANSLATE_SYSTEM = ("Translate the user's text into {language}, line by line: on
                     "translation for each line of text. Keep numbers, names, links and code "
                     "as they are. Write only the translation.")
 
+#: the passages, best first, among which a quote is taken
+QUOTE_FROM = 3
 #: the model queue's name for translations of quotes
 TRANSLATIONS = "babeldesk:translations"
 
@@ -502,9 +504,16 @@ class Pipeline:
                      checker: Checker, notice: str, problem: str = "") -> Answer:
         """The best passage's own sentences for `question`, translated into `language` by the
         model when the passage is in another one and the translation passes its own check."""
-        passage = hits[0].passage
+        embedder = self.knowledge.embedder
+        # The passage the model's answer drew on, if it got that far; else the one that says
+        # something nearest the question.
+        best = checker.drawn_on()
+        if best is None:
+            best = await asyncio.to_thread(nearest_passage, question,
+                                           [h.passage.text for h in hits[:QUOTE_FROM]], embedder)
+        passage = hits[best].passage
         chosen = await asyncio.to_thread(choose_sentences, question, passage.text,
-                                         passage.heading, self.knowledge.embedder)
+                                         passage.heading, embedder)
         finding = screen_answer(" ".join(chosen), language, checker.passages)
         if not chosen or finding:
             if finding:

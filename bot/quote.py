@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from .check import ECHO_AT, answer_sentences, echo, letters
+from .check import ECHO_AT, answer_sentences, echo, letters, sentence_vectors
 from .embeddings import Embedder
 
 #: a passage this short (in characters, without its heading) is quoted whole: a list of steps
@@ -46,6 +46,17 @@ def choose_sentences(question: str, text: str, heading: str,
         chosen.append(i)
         size += len(candidates[i])
     return [candidates[i] for i in sorted(chosen)]
+
+
+def nearest_passage(question: str, passages: list[str], embedder: Embedder | None) -> int:
+    """Which of the passages (texts, best first) has the sentence nearest the question in
+    meaning: the retrieval's first is often the one that mentions the question's words in
+    passing ("descale reminders" for "how do I descale my kettle?")."""
+    if embedder is None or len(passages) < 2:
+        return 0
+    asked = embedder.embed_queries([question])[0]
+    best = [float((sentence_vectors(embedder, p) @ asked).max(initial=-1.0)) for p in passages]
+    return int(np.argmax(best))
 
 
 def as_quote(intro: str, sentences: list[str]) -> str:

@@ -18,6 +18,7 @@ from bot.core import open_core
 from bot.errors import AdapterError
 from bot.history import ConversationKey, Turn
 from bot.message import Answer
+from bot.texts import TEXTS
 
 TOKEN = "MTA4NTEzMTkzMjkzODkyODEyOA.GfAkEz.fake-token-for-tests-only_0123456789abc"
 #: deadlines, not expectations: a loaded machine is slow, and an idle one passes at once
@@ -136,6 +137,26 @@ async def test_a_mention_gets_a_streamed_reply_with_sources_and_buttons(discord_
     streamed = changes[0].json["content"]
     assert streamed.endswith(f" {TYPING}") and not changes[0].json.get("components")
     assert changes[-1].json["content"].startswith(streamed.removesuffix(f" {TYPING}"))
+
+
+async def test_an_answer_failing_the_check_is_replaced_by_the_articles_words(discord_fake,
+                                                                             adapter,
+                                                                             scripted):
+    fake = discord_fake
+    # The first sentence is the article's; the second makes a number up.
+    scripted.answer = ("Fill the kettle with a mix of half water and half white vinegar, and "
+                       "boil it. Then leave the mixture in the kettle for 45 minutes.")
+    scripted.hold(lambda: posts(fake, GENERAL), pace=0.2)
+    asked = message_create(f"{mention(BOT_ID)} How do I descale my kettle?", GENERAL,
+                           mentions=[BOT_ID])
+    await fake.dispatch("MESSAGE_CREATE", asked)
+    await fake.wait_for(lambda: finished(fake, GENERAL), timeout=WAIT)
+    changes = posts(fake, GENERAL) + edits(fake, GENERAL)
+    assert "half white vinegar" in changes[0].json["content"]
+    assert not any("45" in (c.json or {}).get("content", "") for c in changes)
+    final = finished(fake, GENERAL)[-1].json["content"]
+    assert final.startswith(TEXTS["en"]["quote_intro"] + "\n\n> ")
+    assert "30 minutes" in final
 
 
 async def test_support_channel_opens_a_thread_and_follows_up_there(discord_fake, adapter,

@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack import PLACEHOLDER, SlackAdapter
 from bot.core import open_core
 from bot.errors import AdapterError
+from bot.texts import TEXTS
 
 SUPPORT = "C0HELPDESK"
 MENTION = "<!subteam^S0SUPPORT>"
@@ -161,6 +162,30 @@ async def test_a_mention_streams_an_answer_into_its_thread_once(fake, adapter, s
     assert turn.role == "assistant" and turn.text.strip()
     assert slack_core.history.count(
         adapter.message_for(event, body).key) == 2
+
+
+#: an answer whose first sentence is the article's and whose second makes a number up
+CHECKED = ("Fill the kettle with a mix of half water and half white vinegar, and boil it. "
+           "Then leave the mixture in the kettle for 45 minutes.")
+
+
+async def test_an_answer_failing_the_check_is_replaced_by_the_articles_words(fake, adapter,
+                                                                             scripted):
+    scripted.answer = CHECKED
+    # The answer goes on slowly until its checked first sentence reached Slack.
+    scripted.hold(lambda: fake.calls_to("chat.update"), pace=0.2)
+    event = app_mention("How do I descale my kettle?", channel="C0GENERAL1",
+                        ts="1700001000.000200")
+    await fake.push(envelope(event, event_id="Ev0CHECKED1"))
+    await fake.wait_for(lambda: final_updates(fake), timeout=WAIT)
+    updates = fake.calls_to("chat.update")
+    # The checked sentence was shown while the answer was written; the sentence with the
+    # made-up number never was. The message then became the article's own steps.
+    assert "half white vinegar" in updates[0].params["text"]
+    assert not any("45" in u.params.get("text", "") for u in fake.calls_to("chat."))
+    final = final_updates(fake)[-1].params["text"]
+    assert final.startswith(TEXTS["en"]["quote_intro"] + "\n\n> ")
+    assert "30 minutes" in final
 
 
 async def test_bots_edits_own_messages_and_unaddressed_chatter_get_no_answer(fake, adapter,
