@@ -192,3 +192,20 @@ async def test_a_translation_that_fails_its_check_gives_the_original_words(write
     assert answer.origin == "quoted" and answer.language == "it"
     assert answer.text.startswith(TEXTS["it"]["quote_intro_original"] + "\n\n> ")
     assert "30 days" in answer.text or "30 días" in answer.text
+
+
+@pytest.mark.model
+async def test_the_real_model_translates_a_quote_or_the_original_is_sent(write_config, engine):
+    core = open_core(write_config(model={"answer_mode": "extract"}), engine=engine, watch=False)
+    try:
+        answer, _ = await ask(core, "Come posso chiedere un rimborso?")
+    finally:
+        core.close()
+    assert answer.kind == "answer" and answer.language == "it"
+    intro = {"translated": "quote_intro_translated", "quoted": "quote_intro_original"}
+    assert answer.text.startswith(TEXTS["it"][intro[answer.origin]] + "\n\n> ")
+    quote = answer.text.split("\n\n", 1)[1]
+    # Whatever the small model wrote, what is sent says the article's numbers.
+    assert "30" in quote
+    if answer.origin == "translated":
+        assert core.pipeline.detector.detect_document(quote) == "it", quote
