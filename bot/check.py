@@ -43,8 +43,9 @@ ECHO_AT = 0.7
 MIN_JUDGED_LETTERS = 16
 #: letters a sentence needs before its language is judged
 LANGUAGE_LETTERS = 30
-#: how sure langdetect must be that a sentence is in another language
-OTHER_LANGUAGE_AT = 0.9
+#: langdetect's probability of another language, and at most the customer's, that make a
+#: sentence one in another language (or half in it)
+MIXED_AT = 0.5
 #: the share of its letters a sentence in Chinese, Russian, Arabic… has in that language's
 #: script, at least, when product names and menu labels keep theirs
 OWN_SCRIPT_SHARE = 0.3
@@ -133,8 +134,9 @@ class AnswerCheck:
         bad = next((s for s in self.sentences if s.problem), None)
         if bad:
             return f"{bad.problem}: «{bad.text.strip()[:120]}»"
-        if not any(s.support is not None for s in self.sentences):
-            return "nothing in it is drawn from the passages"
+        if not any(s.support is not None and s.echo < ECHO_AT for s in self.sentences):
+            # Only lead-ins, or the question asked back: nothing answers it.
+            return "restated: nothing in it goes beyond the question"
         return ""
 
     @property
@@ -322,18 +324,45 @@ class Checker:
         if sum(n for script, n in scripts.items() if script != "latin") > scripts.get("latin", 0):
             return "language: not written in Latin letters"
         probs = self.detector.probabilities(sample)
-        if probs.get(self.language, 0.0) > 1 - OTHER_LANGUAGE_AT:
-            return ""
         other = max(probs, key=probs.get) if probs else None
-        if other and probs[other] >= OTHER_LANGUAGE_AT:
+        # Half in another language ("…, da Google Play is proprietary software") splits
+        # langdetect's vote: another language ahead of the customer's is enough.
+        if other and other != self.language and probs[other] >= MIXED_AT \
+                and probs.get(self.language, 0.0) < MIXED_AT:
             return f"language: written in {other}"
         return ""
 
 
 def answer_sentences(text: str) -> list[str]:
     """An answer cut into the sentences and lines that are judged one by one."""
-    parts = re.split(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\n+", text)
-    return [p for p in (part.strip() for part in parts) if p and any(c.isalnum() for c in p)]
+    # A full stop followed by a lower-case letter ends an abbreviation ("i.e. the"), not
+    # a sentence; a step's number ("1.") stays with its step.
+    parts = re.split(r"(?<=[.!?])\s+(?![a-z])|(?<=[。！？])|\n+", unwrapped(text))
+    out: list[str] = []
+    for part in (p.strip() for p in parts):
+        if out and re.fullmatch(r"\d+[.)]", out[-1]):
+            out[-1] = f"{out[-1]} {part}"
+        elif part:
+            out.append(part)
+    return [p for p in out if any(c.isalnum() for c in p)]
+
+
+#: a line that starts something of its own: a list item, a heading, a quote, a table row
+_OWN_LINE = re.compile(r"\s*(?:[-*+•]\s|\d+[.)]\s|#|>|\|)")
+
+
+def unwrapped(text: str) -> str:
+    """Text with the line breaks inside its paragraphs taken out: many articles are wrapped
+    at 80 columns, and a sentence cut at a line's end is no sentence."""
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        if out and out[-1].strip() and line.strip() and not _OWN_LINE.match(line) \
+                and not out[-1].rstrip().endswith((":", "：")):
+            out[-1] = f"{out[-1].rstrip()} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 @lru_cache(maxsize=256)
