@@ -447,7 +447,8 @@ class Pipeline:
             emit(chunk)
 
         screened = ScreenedStream(language, grounds, show, checker.problem)
-        raw = await self._stream(message, messages, language, screened.feed, check=check)
+        raw = await self._stream(message, messages, language, screened.feed, check=check,
+                                  failed=lambda: bool(screened.problem))
         if raw is None and self._cut:
             raw = ""  # stopping: no second attempt; the answer is cut with the notice
         if raw is None:
@@ -456,7 +457,8 @@ class Pipeline:
             messages[-1] = {"role": "user", "content": messages[-1]["content"].rsplit(
                 "\n\n", 1)[0] + f"\n\n(Write the whole answer in {name} only, whatever the "
                 f"language of the passages.)"}
-            raw = await self._stream(message, messages, language, screened.feed, check=False)
+            raw = await self._stream(message, messages, language, screened.feed, check=False,
+                                      failed=lambda: bool(screened.problem))
         if raw is _LEAKED:
             return Answer(self.texts.get("refusal", language), language, kind="refused",
                           notice=notice), None
@@ -582,10 +584,12 @@ class Pipeline:
         return ""
 
     async def _stream(self, message: Message, messages: list[dict], language: str,
-                      emit: Callable[[str], None], check: bool) -> str | None:
+                      emit: Callable[[str], None], check: bool,
+                      failed: Callable[[], bool] = lambda: False) -> str | None:
         """The model's text for `messages`, passed on to `emit` as it comes; None when `check`
         found it in the wrong language before anything was passed on, _LEAKED when it
-        repeated the system prompt."""
+        repeated the system prompt. Generation stops early once `failed()` (the answer check
+        rejected a sentence): the rest would not be sent."""
         cfg = self.config.model
         parts: list[str] = []
         held: list[str] | None = [] if check else None
@@ -602,6 +606,8 @@ class Pipeline:
                     return _LEAKED
                 if held is None:
                     emit(chunk)
+                    if failed():
+                        break
                     continue
                 held.append(chunk)
                 if len("".join(held)) >= HOLD_CHARS:
