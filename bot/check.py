@@ -100,7 +100,7 @@ _HAN_NUMBER = re.compile(r"([一二两兩三四五六七八九]?十[一二三四
                          r"(?=[个個天年月周週小分秒次位件张張台日号號]|工作日)")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 #: list markers and citation marks are numbering, not facts
-_NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])(?=\s|$)|\[\d+\]", re.MULTILINE)
+_NUMBERING = re.compile(r"^(?:\s*>)?\s*(?:\d+[.)]|[-*•])(?=\s|$)|\[\d+\]", re.MULTILINE)
 #: a name as products and features are written: letters with digits (KB-2, X200, 4G), or a
 #: capital inside a word (iPhone, AdBlock, WhatsApp)
 _NAME = re.compile(r"(?<![\w-])(?=[\w-]*[A-Za-z])(?:[A-Za-z]+[-]?\d[\w-]*|\d+[-]?[A-Za-z][\w-]*"
