@@ -193,7 +193,9 @@ def _grams(text: str) -> set[str]:
 
 
 def letters(text: str) -> int:
-    return sum(ch.isalpha() for ch in text)
+    """Letters, a Chinese, Japanese or Korean character counting as three: about the
+    information of three Latin letters ("2年間です" says what "two years" does)."""
+    return sum(ch.isalpha() for ch in text) + 2 * len(_CJK.findall(text))
 
 
 def script_letters(text: str) -> dict[str, int]:

@@ -433,7 +433,8 @@ class Pipeline:
                                 all(h.passage.language == language for h in hits))
         mode = self.config.model.answer_mode
         if mode == "extract":
-            return await self._quote(message, text, language, hits, checker, notice), None
+            return self._as_seen(await self._quote(message, text, language, hits, checker,
+                                                   notice), text)
         messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits)
         check = any(hit.passage.language != language for hit in hits)
         shown: list[bool] = []
@@ -486,8 +487,8 @@ class Pipeline:
             log.info("%s: the answer failed the check (%s)", message.key.id, problem)
             self.metrics.checks_failed.labels(problem.split(":", 1)[0]).inc()
             if mode == "auto":
-                return await self._quote(message, text, language, hits, checker, notice,
-                                         problem), None
+                return self._as_seen(await self._quote(message, text, language, hits, checker,
+                                                       notice, problem), text)
             return Answer(self._abstention(language), language, abstained=True,
                           kind="withheld", notice=notice, check=problem), None
         # Cite what passed the threshold; weaker passages were only background.
@@ -495,6 +496,13 @@ class Pipeline:
         sources = list(dict.fromkeys(hit.passage.source for hit in strong or hits[:1]))
         return Answer(answer, language, sources, notice=notice), (
             self.question_line(text, language), raw)
+
+    def _as_seen(self, answer: Answer, text: str) -> tuple[Answer, tuple[str, str] | None]:
+        """A quote, and the question and answer as later prompts repeat them: the question as
+        the model reads questions, the quote as the customer read it."""
+        if answer.kind != "answer":
+            return answer, None
+        return answer, (self.question_line(text, answer.language), answer.text)
 
     def _checker(self, question: str, language: str, grounds: list[str],
                  same_language: bool) -> Checker:
@@ -509,10 +517,18 @@ class Pipeline:
         embedder = self.knowledge.embedder
         # The passage the model's answer drew on, if it got that far; else the one that says
         # something nearest the question.
+        # A passage in the customer's language needs no translation, and one in the default
+        # language is the likeliest to be read: among the top passages, those come first.
+        top = hits[:QUOTE_FROM]
+        tier = ([i for i, h in enumerate(top) if h.passage.language == language]
+                or [i for i, h in enumerate(top)
+                    if h.passage.language == self.config.default_language]
+                or list(range(len(top))))
         best = checker.drawn_on()
-        if best is None:
-            best = await asyncio.to_thread(nearest_passage, question,
-                                           [h.passage.text for h in hits[:QUOTE_FROM]], embedder)
+        if best not in tier:
+            at = await asyncio.to_thread(nearest_passage, question,
+                                         [top[i].passage.text for i in tier], embedder)
+            best = tier[at]
         passage = hits[best].passage
         chosen = await asyncio.to_thread(choose_sentences, question, passage.text,
                                          passage.heading, embedder)

@@ -35,7 +35,11 @@ _LEXICON: dict[str, tuple[str, str, str]] = {
            r"\b(?:send(?:s|ing)?|e-?mail(?:s|ing)?|giv(?:e|es|ing)|tell(?:s|ing)?"
            r"|shar(?:e|es|ing)|forward(?:s|ing)?|text(?:ing)?|dm|read(?:ing)?\s+out)\b(?!\s+you\b)"
            r"[^.!?\n]{0,80}?\b(?:us|me|to(?!\s+(?:your?|you)\b)|with\s+(?:us|me|our|the)|here"
-           r"|below)\b|\breply\s+with|\brespond\s+with",
+           r"|below)\b|\breply\s+with|\brespond\s+with"
+           r"|\bin\s+(?:the|your|this|that)\s+(?:e-?mail|message|reply)\b[^.!?\n]{0,40}"
+           r"\b(?:enter|type|write|include|put|add|paste)\b"
+           r"|\b(?:enter|type|write|include|put|add|paste)\b[^.!?\n]{0,60}"
+           r"\bin(?:to)?\s+(?:the|your|this|that)\s+(?:e-?mail|message|reply)\b",
            r"\bnever\b|\bnot\b|n't\b|\bno\s+one\b|\bnobody\b|\bnor\b"),
     "es": (r"contraseña|número\s+de\s+(?:la\s+|tu\s+|su\s+)?tarjeta|c[oó]digo\s+de\s+"
            r"(?:verificaci[oó]n|seguridad|confirmaci[oó]n)|\bcvv\b|\bpin\b|clave\s+de\s+acceso",

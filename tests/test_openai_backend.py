@@ -72,7 +72,10 @@ async def test_answers_stream_from_an_openai_compatible_server(write_config, lla
         answer = await core.pipeline.answer(message("How do I reset my password?"),
                                             chunks.append)
         assert answer.kind == "answer" and answer.language == "en"
-        assert len(chunks) > 3 and answer.text.startswith("".join(chunks).strip()[:20])
+        # Streamed a checked sentence at a time; the final text is the checked answer or,
+        # when the model's failed the check, the article's own sentences.
+        assert chunks and (answer.origin != "model"
+                           or answer.text.startswith("".join(chunks).strip()[:20]))
         assert answer.sources
         spanish = await core.pipeline.answer(
             message("¿Cómo restablezco mi contraseña?", channel="C2"))
