@@ -69,12 +69,6 @@ def _name_pattern(name: str) -> re.Pattern:
     return re.compile(rf"(?<![0-9A-Za-z]){re.escape(name)}(?![0-9A-Za-z])", re.IGNORECASE)
 
 
-def without_name(text: str, name: str) -> str:
-    """`text` without a name (the product's), in any script and any case."""
-    name = name.strip()
-    return _name_pattern(name).sub(" ", text) if name else text
-
-
 def has_words(text: str) -> bool:
     """Whether the text has any letters or digits (emoji-only or punctuation-only has none)."""
     return any(ch.isalnum() for ch in text)
