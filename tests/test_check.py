@@ -133,13 +133,21 @@ async def ask(core, text, channel="C1"):
     return await reply, "".join(streamed)
 
 
-async def test_a_restated_answer_is_replaced_by_the_articles_own_sentences(config, scripted):
-    scripted.answer = "You can get a refund for a kettle you do not want."
-    core = open_core(config, engine=scripted, watch=False)
+async def ask_once(config, engine, text):
+    """The answer, the text streamed and the (closed) core, for `text` asked of a core
+    opened for it alone."""
+    core = open_core(config, engine=engine, watch=False)
     try:
-        answer, streamed = await ask(core, "Can I get a refund for a kettle I do not want?")
+        answer, streamed = await ask(core, text)
     finally:
         core.close()
+    return answer, streamed, core
+
+
+async def test_a_restated_answer_is_replaced_by_the_articles_own_sentences(config, scripted):
+    scripted.answer = "You can get a refund for a kettle you do not want."
+    answer, streamed, core = await ask_once(config, scripted,
+                                            "Can I get a refund for a kettle I do not want?")
     assert answer.kind == "answer" and answer.origin == "quoted"
     assert answer.check.startswith("restated")
     assert answer.text.startswith(TEXTS["en"]["quote_intro"])
@@ -155,23 +163,15 @@ async def test_a_restated_answer_is_replaced_by_the_articles_own_sentences(confi
 async def test_a_made_up_number_is_never_sent_and_generate_mode_declines(write_config,
                                                                          scripted):
     scripted.answer = "You can ask for a refund within 90 days of delivery."
-    core = open_core(write_config(model={"answer_mode": "generate"}), engine=scripted,
-                     watch=False)
-    try:
-        answer, streamed = await ask(core, "How long do I have to ask for a refund?")
-    finally:
-        core.close()
+    answer, streamed, _ = await ask_once(write_config(model={"answer_mode": "generate"}),
+                                         scripted, "How long do I have to ask for a refund?")
     assert answer.kind == "withheld" and answer.abstained
     assert "the number 90" in answer.check and "90" not in streamed + answer.text
 
 
 async def test_extract_mode_quotes_without_the_model(write_config, scripted):
-    core = open_core(write_config(model={"answer_mode": "extract"}), engine=scripted,
-                     watch=False)
-    try:
-        answer, _ = await ask(core, "¿Cuánto tarda el envío?")
-    finally:
-        core.close()
+    answer, _, _ = await ask_once(write_config(model={"answer_mode": "extract"}), scripted,
+                                  "¿Cuánto tarda el envío?")
     assert scripted.calls == []  # the article is in Spanish: nothing to translate
     assert answer.kind == "answer" and answer.origin == "quoted" and answer.language == "es"
     assert answer.text.startswith(TEXTS["es"]["quote_intro"] + "\n\n> ")
@@ -182,12 +182,8 @@ async def test_a_translation_that_fails_its_check_gives_the_original_words(write
                                                                            scripted):
     # The stand-in "translates" into a sentence that says something else.
     scripted.answer = "Il rimborso è sempre possibile, senza limiti di tempo."
-    core = open_core(write_config(model={"answer_mode": "extract"}), engine=scripted,
-                     watch=False)
-    try:
-        answer, _ = await ask(core, "Come posso chiedere un rimborso?")
-    finally:
-        core.close()
+    answer, _, _ = await ask_once(write_config(model={"answer_mode": "extract"}), scripted,
+                                  "Come posso chiedere un rimborso?")
     assert len(scripted.calls) == 1 and scripted.calls[0][0] == TRANSLATIONS
     assert answer.origin == "quoted" and answer.language == "it"
     assert answer.text.startswith(TEXTS["it"]["quote_intro_original"] + "\n\n> ")
@@ -196,11 +192,8 @@ async def test_a_translation_that_fails_its_check_gives_the_original_words(write
 
 @pytest.mark.model
 async def test_the_real_model_translates_a_quote_or_the_original_is_sent(write_config, engine):
-    core = open_core(write_config(model={"answer_mode": "extract"}), engine=engine, watch=False)
-    try:
-        answer, _ = await ask(core, "Come posso chiedere un rimborso?")
-    finally:
-        core.close()
+    answer, _, core = await ask_once(write_config(model={"answer_mode": "extract"}), engine,
+                                     "Come posso chiedere un rimborso?")
     assert answer.kind == "answer" and answer.language == "it"
     intro = {"translated": "quote_intro_translated", "quoted": "quote_intro_original"}
     assert answer.text.startswith(TEXTS["it"][intro[answer.origin]] + "\n\n> ")
