@@ -1,8 +1,12 @@
 """Chat platforms: each turns its events into `bot.message.Message` and renders the `Reply`.
 
-An adapter is a class with `name`, `from_config(config, pipeline)` (None when disabled;
+A platform is one module here that sets `ADAPTER` to its class. The class has `name`,
+`Settings` (a dataclass of its keys under `adapters.<name>` in the config, with `validate`),
+and, when `babeldesk run` serves it, `from_config(config, pipeline)` (None when disabled;
 `AdapterError` when a secret is missing), `async start()` (`AdapterError` when the platform
-rejects it) and `async stop()`. Adding a platform is one module here and one line below.
+rejects it) and `async stop()`. The reply protocol every platform shares (streaming edits,
+splitting, buttons, handoff, cancellation) is in `reply.py`. Adding a platform is one module
+here and its documentation; nothing in `bot/` changes.
 """
 
 from __future__ import annotations
@@ -11,23 +15,60 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import pkgutil
 import signal
-from typing import Callable, Protocol
+from functools import lru_cache
+from typing import Any, Callable, Protocol
 
 from aiohttp import web
 
-from bot.config import Config
+from bot.config import Config, build_section
 from bot.core import Core
-from bot.errors import AdapterError
+from bot.errors import AdapterError, ConfigError
 from bot.pipeline import Pipeline
-from .status import StatusServer
 
 log = logging.getLogger(__name__)
 
-#: platform name → "module:class" of its adapter
-PLATFORMS = {"slack": "adapters.slack:SlackAdapter",
-             "discord": "adapters.discord:DiscordAdapter",
-             "http": "adapters.http:HttpAdapter"}
+
+@lru_cache(maxsize=1)
+def platforms() -> dict[str, Any]:
+    """Platform name → its adapter class, or the ImportError that keeps it from loading (a
+    library missing from this install): every module of this package that sets ADAPTER."""
+    found: dict[str, Any] = {}
+    for module in pkgutil.iter_modules(__path__):
+        try:
+            loaded = importlib.import_module(f"{__name__}.{module.name}")
+        except ImportError as exc:
+            found[module.name] = exc
+            continue
+        adapter = getattr(loaded, "ADAPTER", None)
+        if adapter is not None:
+            found[adapter.name] = adapter
+    return found
+
+
+def setting_types() -> dict[str, type]:
+    """Platform name → the dataclass of its keys under `adapters.<name>`."""
+    return {name: adapter.Settings for name, adapter in platforms().items()
+            if not isinstance(adapter, ImportError)}
+
+
+def settings(config: Config, adapter: Any) -> Any:
+    """The typed, validated settings of one platform: `adapters.<name>` in the config."""
+    return build_section(adapter.Settings, config.adapters.get(adapter.name),
+                         f"adapters.{adapter.name}", config)
+
+
+def check_settings(config: Config) -> None:
+    """Check every platform's settings at start; ConfigError names the key."""
+    known = platforms()
+    for name in config.adapters:
+        if name not in known:
+            raise ConfigError(f"adapters.{name}", "no such platform; babeldesk has "
+                              + ", ".join(sorted(known)))
+    for adapter in known.values():
+        if not isinstance(adapter, ImportError):
+            settings(config, adapter)
 
 
 class Adapter(Protocol):
@@ -84,26 +125,25 @@ async def stop_listening(runner: web.AppRunner | None) -> None:
             await site.stop()
 
 
-def load(platform: str):
-    module, _, cls = PLATFORMS[platform].partition(":")
-    return getattr(importlib.import_module(module), cls)
-
-
 async def start_adapters(config: Config, pipeline: Pipeline, say=print,
                          status: dict[str, str] | None = None) -> list[Adapter]:
     """Start every platform that is enabled and has its credentials; one line for each that
     cannot start, and the others still run."""
     running = []
     status = {} if status is None else status
-    for platform in PLATFORMS:
+    for platform, cls in platforms().items():
+        if isinstance(cls, ImportError):
+            status[platform] = f"not installed ({cls.name}); reinstall babeldesk"
+            say(f"{platform}: {status[platform]}")
+            continue
+        if not hasattr(cls, "from_config"):
+            continue  # a platform of its own command (the terminal's `babeldesk chat`)
         try:
-            adapter = load(platform).from_config(config, pipeline)
+            adapter = cls.from_config(config, pipeline)
             if adapter is None:
                 status[platform] = "disabled"
                 continue
             await adapter.start()
-        except ImportError as exc:
-            status[platform] = f"not installed ({exc.name}); reinstall babeldesk"
         except AdapterError as exc:
             status[platform] = str(exc)
         else:
@@ -129,6 +169,8 @@ async def serve(config: Config, open_core: Callable[[], Core], say=print) -> int
     core = None
     try:
         if config.server.enabled:
+            from .status import StatusServer
+
             status = StatusServer(None, config.server.host, config.server.port)
             await status.start()
             say(f"health on http://{config.server.host}:{status.port}/healthz, "

@@ -8,31 +8,62 @@ keep working after a restart. Rate limits are left to discord.py's own limiter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
-import time
+from dataclasses import dataclass, field
 
 import aiohttp
 import discord
 
-from bot.config import Config, DiscordConfig, read_secret
+from bot.config import Config, check, check_env_name, read_secret
 from bot.errors import AdapterError
-from bot.message import Answer, Attachment, Message
+from bot.history import ConversationKey
+from bot.message import Attachment, Message
 from bot.pipeline import Pipeline
-from bot.text import split_message
-
-from . import Handlers
+from . import Handlers, settings
+from .reply import WRITING, Button, Final, Outbox, Refused, Replies
 
 log = logging.getLogger(__name__)
 
 #: Discord refuses message content over 2,000 characters
 LIMIT = 2000
-TYPING = "…"
-RELEASE_WORDS = {"release", "resume", "unpause", "bot back"}
+TYPING = WRITING
 PERSON_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)
 #: a thread's name is at most 100 characters
 THREAD_NAME = 90
+
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    enabled: bool = True
+    #: environment variable holding the bot token
+    token_env: str = "DISCORD_BOT_TOKEN"
+    #: answer direct messages
+    direct_messages: bool = True
+    #: channel ids where every message is answered, without a mention
+    support_channels: list[str] = field(default_factory=list)
+    #: in support channels, open a thread for each question and answer there
+    support_threads: bool = True
+    #: channel ids where the bot never speaks, not even when mentioned
+    ignore_channels: list[str] = field(default_factory=list)
+    #: the support team's role id: mentioned when someone asks for a human; its members, and
+    #: whoever may manage messages in the channel, may let the bot answer again
+    handoff_role: str = ""
+    #: seconds between two edits of a streaming answer
+    update_interval: float = 1.0
+
+    def validate(self, key: str) -> None:
+        check_env_name(f"{key}.token_env", self.token_env, True)
+        check(self.update_interval >= 1.0, f"{key}.update_interval", "must be at least 1 second")
+        for name in ("support_channels", "ignore_channels"):
+            for i, channel in enumerate(getattr(self, name)):
+                check(channel.isdigit(), f"{key}.{name}[{i}]",
+                      f"must be a Discord channel id (digits), got {channel!r}")
+        check(not self.handoff_role or self.handoff_role.isdigit(), f"{key}.handoff_role",
+              f"must be a Discord role id (digits), got {self.handoff_role!r}")
 
 
 def intents() -> discord.Intents:
@@ -40,16 +71,64 @@ def intents() -> discord.Intents:
                            message_content=True)
 
 
+class DiscordOutbox(Outbox):
+    """A Discord channel, thread or DM; the first message replies to the question."""
+
+    limit = LIMIT
+
+    def __init__(self, target: discord.abc.Messageable, reference: discord.Message | None,
+                 adapter: "DiscordAdapter"):
+        self.target, self.reference, self.adapter = target, reference, adapter
+
+    async def send(self, text: str, final: Final | None = None) -> discord.Message:
+        extras = self.adapter.render(final) if final else {}
+        reference, self.reference = self.reference, None
+        with _refusals():
+            return await self.target.send(text, reference=reference, mention_author=False,
+                                          **{k: v for k, v in extras.items() if v is not None})
+
+    async def edit(self, posted: discord.Message, text: str,
+                   final: Final | None = None) -> discord.Message:
+        with _refusals():
+            return await posted.edit(content=text, **(self.adapter.render(final) if final
+                                                       else {}))
+
+    async def delete(self, posted: discord.Message) -> None:
+        with _refusals():
+            await posted.delete()
+
+    @contextlib.asynccontextmanager
+    async def writing(self):
+        with _refusals():
+            typing = self.target.typing()
+            await typing.__aenter__()
+        try:
+            yield
+        finally:
+            await typing.__aexit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _refusals():
+    """No access or a deleted channel: Discord will take nothing more there."""
+    try:
+        yield
+    except (discord.Forbidden, discord.NotFound) as exc:
+        raise Refused(f"{exc.status} {exc.text}") from None
+
+
 class DiscordAdapter:
     """One bot account, in every guild it was added to and in DMs."""
 
     name = "discord"
+    Settings = DiscordConfig
 
     def __init__(self, pipeline: Pipeline, config: DiscordConfig, token: str,
                  **client_options):
         self.pipeline = pipeline
         self.config = config
         self.token = token
+        self.replies = Replies(pipeline, config.update_interval)
         self.client = discord.Client(intents=intents(), **client_options)
         self.client.event(self.on_message)
         self.Button = _button_class(self)
@@ -60,7 +139,7 @@ class DiscordAdapter:
 
     @classmethod
     def from_config(cls, config: Config, pipeline: Pipeline) -> "DiscordAdapter | None":
-        cfg = config.adapters.discord
+        cfg = settings(config, cls)
         if not cfg.enabled:
             return None
         token = read_secret(cfg.token_env)
@@ -121,7 +200,8 @@ class DiscordAdapter:
                        workspace=str(message.guild.id) if message.guild else "",
                        channel=str(channel.parent_id if in_thread else channel.id),
                        thread=str(channel.id) if in_thread else "",
-                       author=str(message.author.id), text=message.content, is_direct=is_dm,
+                       author=str(message.author.id), text=plain_text(message.content),
+                       is_direct=is_dm,
                        attachments=files, id=str(message.id))
 
     async def on_message(self, message: discord.Message) -> None:
@@ -133,6 +213,8 @@ class DiscordAdapter:
         except discord.HTTPException as exc:
             log.error("discord: API error on message %s: %s %s", message.id, exc.status,
                       exc.text)
+        except Refused as exc:
+            log.warning("discord: Discord refused a post for message %s: %s", message.id, exc)
         except Exception:
             log.exception("discord: handling message %s failed", message.id)
 
@@ -151,6 +233,9 @@ class DiscordAdapter:
             return self.config.direct_messages
         if self._mentioned(message):
             return True
+        if incoming.thread and _is_forum_post(message.channel):
+            # A forum post is a thread: every post of a listed forum is a question.
+            return incoming.channel in self.config.support_channels
         if incoming.thread:
             return await self.pipeline.has_answered_in(incoming.key)
         return incoming.channel in self.config.support_channels
@@ -163,7 +248,8 @@ class DiscordAdapter:
         if not await self.pipeline.claim("discord", incoming.id):
             return
         if await self.pipeline.is_handed_off(incoming.key):
-            if self._mentioned(message) and _words(message.content) in RELEASE_WORDS:
+            if self._mentioned(message) and self.replies.is_release(message.content) \
+                    and self.is_staff(message.author, message.channel):
                 said = await self.pipeline.release(incoming.key)
                 await message.channel.send(said)
             return
@@ -171,72 +257,25 @@ class DiscordAdapter:
         reference: discord.Message | None = message
         if (not incoming.thread and not incoming.is_direct and self.config.support_threads
                 and incoming.channel in self.config.support_channels):
-            name = " ".join(_without_mentions(message.content).split())[:THREAD_NAME]
+            name = " ".join(plain_text(message.content).split())[:THREAD_NAME]
             target = await message.create_thread(name=name or "question")
             reference = None
             incoming = dataclasses.replace(incoming, thread=str(target.id))
-        await self._answer(incoming, target, reference)
+        await self.replies.deliver(incoming, DiscordOutbox(target, reference, self))
 
-    async def _answer(self, incoming: Message, target: discord.abc.Messageable,
-                      reference: discord.Message | None) -> None:
-        sent: discord.Message | None = None
-        last = time.monotonic()
-        async with target.typing():
-            reply = self.pipeline.respond(incoming)
-            streamed, shown = "", ""
-            async for chunk in reply:
-                streamed += chunk
-                if time.monotonic() - last >= self.config.update_interval and streamed != shown:
-                    preview = f"{split_message(streamed, LIMIT - 2)[0]} {TYPING}"
-                    if sent is None:
-                        sent = await target.send(preview, reference=reference,
-                                                 mention_author=False)
-                    else:
-                        sent = await sent.edit(content=preview)
-                    shown, last = streamed, time.monotonic()
-            answer = await reply
-        if answer.silent:
-            if sent:
-                await sent.delete()
-            return
-        if sent is not None:  # edits stay at most one per interval, the last one too
-            await asyncio.sleep(max(0.0, self.config.update_interval
-                                    - (time.monotonic() - last)))
-        await self._post_answer(answer, target, reference, sent)
-
-    async def _post_answer(self, answer: Answer, target: discord.abc.Messageable,
-                           reference: discord.Message | None,
-                           sent: discord.Message | None) -> None:
-        body = f"*{answer.notice}*\n\n{answer.text}" if answer.notice else answer.text
-        pieces = split_message(body, LIMIT) or [answer.text[:LIMIT]]
-        for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            embed = self._sources_embed(answer) if last else None
-            view = self._buttons(answer) if last else None
-            if i == 0 and sent is not None:
-                await sent.edit(content=piece, embed=embed, view=view)
-                continue
-            extras = {k: v for k, v in (("embed", embed), ("view", view)) if v is not None}
-            await target.send(piece, reference=reference if i == 0 else None,
-                              mention_author=False, **extras)
-
-    def _sources_embed(self, answer: Answer) -> discord.Embed | None:
-        if not answer.sources:
-            return None
-        lines = "\n".join(f"📄 {s.path} › {s.heading}" for s in answer.sources)
-        return discord.Embed(title=self.pipeline.texts.get("sources", answer.language),
-                             description=lines[:4096], colour=discord.Colour.blurple())
-
-    def _buttons(self, answer: Answer) -> discord.ui.View | None:
-        if answer.turn_id is None or answer.kind in ("empty", "refused"):
-            return None
-        view = discord.ui.View(timeout=None)
-        if answer.kind == "answer":
-            view.add_item(self.Button("up", answer.turn_id))
-            view.add_item(self.Button("down", answer.turn_id))
-        view.add_item(self.Button("human", answer.turn_id,
-                             self.pipeline.texts.get("human_button", answer.language)))
-        return view
+    def render(self, final: Final) -> dict:
+        """An answer's last message: its sources as an embed, its buttons as a view."""
+        embed = None
+        if final.sources:
+            lines = "\n".join(f"📄 {s}" for s in final.sources)
+            embed = discord.Embed(title=final.sources_label, description=lines[:4096],
+                                  colour=discord.Colour.blurple())
+        view = None
+        if final.buttons:
+            view = discord.ui.View(timeout=None)
+            for button in final.buttons:
+                view.add_item(self.Button(button))
+        return {"embed": embed, "view": view}
 
     # -- buttons --
 
@@ -251,66 +290,99 @@ class DiscordAdapter:
                        author=str(interaction.user.id), text="",
                        is_direct=interaction.guild_id is None)
 
-    async def on_button(self, interaction: discord.Interaction, action: str, turn: int) -> None:
+    def is_staff(self, user: discord.abc.User, channel) -> bool:
+        """Has the support role, or may manage messages in the channel (a moderator)."""
+        if not isinstance(user, discord.Member):
+            return False  # a DM: nobody there is staff
+        role = self.config.handoff_role
+        if role and any(str(r.id) == role for r in user.roles):
+            return True
         try:
-            if action in ("up", "down"):
-                await interaction.response.defer()
-                await self.pipeline.record_feedback(turn, str(interaction.user.id),
-                                                    1 if action == "up" else -1)
-            elif action == "human":
-                incoming = self.key_message(interaction)
-                said = await self.pipeline.hand_off(incoming)
-                role = f"<@&{self.config.handoff_role}> " if self.config.handoff_role else ""
-                language = await asyncio.to_thread(self.pipeline.language_of, incoming.key)
-                view = discord.ui.View(timeout=None)
-                view.add_item(self.Button(
-                    "release", 0, self.pipeline.texts.get("release_button", language)))
-                await interaction.response.send_message(
-                    f"{role}{said}", view=view,
-                    allowed_mentions=discord.AllowedMentions(roles=True))
-            elif action == "release":
-                said = await self.pipeline.release(self.key_message(interaction).key)
-                if said:
-                    await interaction.response.send_message(said)
-                else:
-                    await interaction.response.defer()
+            return channel.permissions_for(user).manage_messages
+        except (AttributeError, discord.ClientException):
+            return False
+
+    async def on_button(self, interaction: discord.Interaction, button: Button) -> None:
+        try:
+            await self._on_button(interaction, button)
         except discord.HTTPException as exc:
             log.error("discord: answering a button failed: %s %s", exc.status, exc.text)
         except Exception:
             log.exception("discord: a button click failed")
 
+    async def _on_button(self, interaction: discord.Interaction, button: Button) -> None:
+        where = self.key_message(interaction)
+        if button.action in ("up", "down"):
+            await interaction.response.defer()
+            await self.pipeline.record_feedback(int(button.value), where.author,
+                                                1 if button.action == "up" else -1)
+        elif button.action == "human":
+            if not await self.replies.may_hand_off(int(button.value), where.author):
+                await interaction.response.send_message(
+                    await self.replies.text("only_asker", where), ephemeral=True)
+                return
+            said = await self.pipeline.hand_off(where)
+            role = f"<@&{self.config.handoff_role}> " if self.config.handoff_role else ""
+            view = discord.ui.View(timeout=None)
+            view.add_item(self.Button(await self.replies.release_button(where)))
+            await interaction.response.send_message(
+                f"{role}{said}", view=view, allowed_mentions=discord.AllowedMentions(roles=True))
+        elif button.action == "release":
+            if not self.is_staff(interaction.user, interaction.channel):
+                await interaction.response.send_message(
+                    await self.replies.text("only_staff", where), ephemeral=True)
+                return
+            # Buttons posted before conversation ids were carried hold "0".
+            key = ConversationKey(*button.value.split("/")) if "/" in button.value \
+                else where.key
+            said = await self.pipeline.release(key)
+            if said:
+                await interaction.response.send_message(said)
+            else:
+                await interaction.response.defer()
+
+
+def _is_forum_post(channel) -> bool:
+    parent = getattr(channel, "parent", None)
+    return isinstance(parent, discord.ForumChannel)
+
 
 def _button_class(adapter: DiscordAdapter) -> type:
     """The adapter's button type: a DynamicItem, so clicks on answers posted before a restart
-    are still understood (the action and the answer id are in the custom id)."""
+    are still understood (the action and its answer or conversation are in the custom id)."""
 
     class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
-                       template=r"babeldesk:(?P<action>up|down|human|release):(?P<turn>\d+)"):
-        STYLES = {"up": ("👍", discord.ButtonStyle.secondary),
-                  "down": ("👎", discord.ButtonStyle.secondary),
-                  "human": ("🙋", discord.ButtonStyle.primary),
-                  "release": ("🤖", discord.ButtonStyle.success)}
+                       template=r"babeldesk:(?P<action>up|down|human|release|claim):"
+                                r"(?P<value>[\w./]+)"):
+        STYLES = {"up": discord.ButtonStyle.secondary, "down": discord.ButtonStyle.secondary,
+                  "human": discord.ButtonStyle.primary, "release": discord.ButtonStyle.success,
+                  "claim": discord.ButtonStyle.primary}
 
-        def __init__(self, action: str, turn: int, label: str | None = None):
-            emoji, style = self.STYLES[action]
-            super().__init__(discord.ui.Button(label=label[:80] if label else None, emoji=emoji,
-                                               style=style,
-                                               custom_id=f"babeldesk:{action}:{turn}"))
-            self.action, self.turn = action, turn
+        def __init__(self, button: Button):
+            super().__init__(discord.ui.Button(
+                label=button.label[:80] or None, emoji=button.emoji,
+                style=self.STYLES[button.action],
+                custom_id=f"babeldesk:{button.action}:{button.value}"[:100]))
+            self.button = button
 
         @classmethod
         async def from_custom_id(cls, interaction, item, match: re.Match):
-            return cls(match["action"], int(match["turn"]))
+            return cls(Button(match["action"], match["value"]))
 
         async def callback(self, interaction: discord.Interaction) -> None:
-            await adapter.on_button(interaction, self.action, self.turn)
+            await adapter.on_button(interaction, self.button)
 
     return AnswerButton
 
 
-def _without_mentions(text: str) -> str:
-    return re.sub(r"<[@#][!&]?\d+>", " ", text)
+_MENTION = re.compile(r"<(?:@[!&]?|#)\d+>")
+_CUSTOM_EMOJI = re.compile(r"<a?:[A-Za-z0-9_~]+:\d+>")
 
 
-def _words(text: str) -> str:
-    return " ".join(_without_mentions(text).lower().split()).strip(" .!")
+def plain_text(text: str) -> str:
+    """What a person typed, without Discord's markup: user, role and channel mentions
+    (<@123>, <@!123>, <@&123>, <#123>) and custom emoji (<:name:123>)."""
+    return _CUSTOM_EMOJI.sub(" ", _MENTION.sub(" ", text))
+
+
+ADAPTER = DiscordAdapter

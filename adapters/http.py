@@ -26,16 +26,17 @@ import logging
 import math
 import time
 import uuid
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.config import Config, HttpConfig, read_secret
+from bot.config import Config, check, check_env_name, positive, read_secret
 from bot.errors import AdapterError
 from bot.history import ConversationKey
 from bot.message import Answer, Message
 from bot.pipeline import Pipeline
 
-from . import Handlers, listen
+from . import Handlers, listen, settings
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,31 @@ class RateLimit:
             self._times[client].append(now)
 
 
+
+@dataclass(frozen=True)
+class HttpConfig:
+    #: a JSON API (POST /v1/messages) for scripts, web widgets and health probes that ask
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8090
+    #: the environment variable holding the clients' tokens ("Authorization: Bearer <token>";
+    #: several, comma-separated, one per client); required unless `host` is loopback
+    token_env: str | None = "BABELDESK_HTTP_TOKEN"
+    #: questions a client (a token; without tokens, an address) may ask per minute; 0: no limit
+    rate_limit: int = 30
+    #: questions answered or waiting over HTTP at once; more get 429 with Retry-After
+    max_pending: int = 4
+
+    def validate(self, key: str) -> None:
+        check(0 <= self.port <= 65535, f"{key}.port", "must be a port number")
+        check_env_name(f"{key}.token_env", self.token_env, False)
+        check(self.rate_limit >= 0, f"{key}.rate_limit", "must be 0 (no limit) or more")
+        positive(f"{key}.max_pending", self.max_pending)
+
+
 class HttpAdapter:
     name = "http"
+    Settings = HttpConfig
 
     def __init__(self, pipeline: Pipeline, config: HttpConfig, tokens: list[str] = ()):
         self.pipeline = pipeline
@@ -126,7 +150,7 @@ class HttpAdapter:
 
     @classmethod
     def from_config(cls, config: Config, pipeline: Pipeline) -> "HttpAdapter | None":
-        cfg = config.adapters.http
+        cfg = settings(config, cls)
         if not cfg.enabled:
             return None
         tokens = read_tokens(read_secret(cfg.token_env) if cfg.token_env else None)
@@ -289,3 +313,6 @@ def _render(answer: Answer, conversation: str) -> dict:
 
 def _dumps(data) -> str:
     return json.dumps(data, ensure_ascii=False)
+
+
+ADAPTER = HttpAdapter

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import re
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -20,24 +22,97 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Config, SlackConfig, read_secret
+from bot.config import Config, check, check_env_name, read_secret
 from bot.errors import AdapterError
-from bot.message import Answer, Attachment, Message
+from bot.history import ConversationKey
+from bot.message import Attachment, Message
 from bot.pipeline import Pipeline
-from bot.text import split_message
-
-from . import Handlers, listen, stop_listening
+from . import Handlers, listen, settings, stop_listening
+from .reply import WRITING, Button, Final, Outbox, Refused, Replies
 
 log = logging.getLogger(__name__)
 
 #: a section block holds at most 3,000 characters
 LIMIT = 3000
-PLACEHOLDER = "…"
+PLACEHOLDER = WRITING
 #: message subtypes that are a person writing; every other subtype (edits, deletions, joins,
 #: topic changes, bot messages) is ignored
 PERSON_SUBTYPES = (None, "file_share", "thread_broadcast")
-RELEASE_WORDS = {"release", "resume", "unpause", "bot back"}
+#: errors after which nothing more can be posted there: the answer is not written further
+REFUSALS = {"channel_not_found", "not_in_channel", "is_archived", "message_not_found",
+            "cant_update_message", "restricted_action", "access_denied", "no_permission",
+            "account_inactive", "invalid_auth", "token_revoked", "ekm_access_denied"}
+#: seconds a user group's members and a user's admin flag are remembered
+STAFF_CACHE = 300
 RATE_LIMIT_RETRIES = 5
+
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    enabled: bool = True
+    #: socket (Socket Mode: no public URL) or http (Events API behind your HTTPS proxy)
+    mode: str = "socket"
+    #: environment variables holding the secrets
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    app_token_env: str = "SLACK_APP_TOKEN"
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    #: where the Events API server listens, in http mode
+    http_host: str = "0.0.0.0"
+    http_port: int = 3000
+    http_path: str = "/slack/events"
+    #: answer direct messages
+    direct_messages: bool = True
+    #: channel ids where every new top-level message is answered, without a mention
+    support_channels: list[str] = field(default_factory=list)
+    #: channel ids where the bot never speaks, not even when mentioned
+    ignore_channels: list[str] = field(default_factory=list)
+    #: posted when someone asks for a human, e.g. <!subteam^S0123ABCD> for a user group
+    handoff_mention: str = ""
+    #: the support team's user group id (S0123ABCD): its members, and the workspace's admins
+    #: and owners, may let the bot answer again after a handoff
+    staff_group: str = ""
+    #: seconds between two edits of a streaming answer (Slack allows about one per second)
+    update_interval: float = 1.0
+    #: Web API base URL; only for Slack GovSlack or a test server
+    api_url: str = "https://slack.com/api/"
+
+    def validate(self, key: str) -> None:
+        check(self.mode in ("socket", "http"), f"{key}.mode",
+              f"must be socket or http, got {self.mode!r}")
+        for name in ("bot_token_env", "app_token_env", "signing_secret_env"):
+            check_env_name(f"{key}.{name}", getattr(self, name), True)
+        check(0 <= self.http_port <= 65535, f"{key}.http_port", "must be a port number")
+        check(self.http_path.startswith("/"), f"{key}.http_path", "must start with /")
+        check(self.update_interval >= 1.0, f"{key}.update_interval",
+              "must be at least 1 second (Slack's rate limit for chat.update)")
+        check(self.api_url.startswith(("http://", "https://")) and self.api_url.endswith("/"),
+              f"{key}.api_url", "must be an http(s) URL ending in /")
+        for name in ("support_channels", "ignore_channels"):
+            for i, channel in enumerate(getattr(self, name)):
+                check(channel[:1] in "CGD" and channel.isalnum(), f"{key}.{name}[{i}]",
+                      f"must be a Slack channel id like C0123ABCD, got {channel!r}")
+        check(not self.staff_group or (self.staff_group[:1] == "S"
+                                       and self.staff_group.isalnum()),
+              f"{key}.staff_group", f"must be a Slack user group id like S0123ABCD, got "
+                                    f"{self.staff_group!r}")
+
+
+_USER_MENTION = re.compile(r"<@[A-Z0-9a-z]+(?:\|[^>]*)?>")
+_CHANNEL = re.compile(r"<#[A-Z0-9a-z]+(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<![a-z^][^>]*>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]*))?>")
+_EMOJI = re.compile(r":[a-z0-9_+\-]+:")
+
+
+def plain_text(text: str) -> str:
+    """What a person typed, without Slack's markup: mentions (<@U123>), channel links
+    (<#C1|name> → #name), <!here>, links (<url|label> → label) and :emoji: codes."""
+    text = _USER_MENTION.sub(" ", text)
+    text = _CHANNEL.sub(lambda m: f"#{m.group(1)}" if m.group(1) else " ", text)
+    text = _SPECIAL.sub(" ", text)
+    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    return _EMOJI.sub(" ", text)
 
 
 def to_mrkdwn(text: str) -> str:
@@ -49,10 +124,77 @@ def to_mrkdwn(text: str) -> str:
     return re.sub(r"^(\s*)[-*]\s+", r"\1• ", text, flags=re.MULTILINE)
 
 
+class SlackOutbox(Outbox):
+    """One Slack conversation: a thread, a channel or a DM."""
+
+    limit = LIMIT
+    placeholder = PLACEHOLDER
+
+    def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str | None):
+        self.client, self.channel, self.thread_ts = client, channel, thread_ts
+
+    def markup(self, text: str) -> str:
+        return to_mrkdwn(text)
+
+    async def send(self, text: str, final: Final | None = None) -> str:
+        extra = {"blocks": render(text, final)} if final else {}
+        posted = await _refusing(self.client.chat_postMessage(
+            channel=self.channel, thread_ts=self.thread_ts, text=text, **extra))
+        return posted["ts"]
+
+    async def edit(self, posted: str, text: str, final: Final | None = None) -> str:
+        extra = {"blocks": render(text, final)} if final else {}
+        await _refusing(self.client.chat_update(channel=self.channel, ts=posted, text=text,
+                                                **extra))
+        return posted
+
+    async def delete(self, posted: str) -> None:
+        await _refusing(self.client.chat_delete(channel=self.channel, ts=posted))
+
+
+async def _refusing(call):
+    try:
+        return await call
+    except SlackApiError as exc:
+        if _error_of(exc) in REFUSALS:
+            raise Refused(_error_of(exc)) from None
+        raise
+
+
+def _error_of(exc: SlackApiError) -> str:
+    """Slack's error code ("channel_not_found"), or what came back instead of JSON."""
+    data = getattr(exc.response, "data", None)
+    return data.get("error", str(exc)) if isinstance(data, dict) else str(exc)
+
+
+def render(text: str, final: Final) -> list[dict]:
+    """An answer's last message as blocks: its text, its sources, its buttons."""
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    if final.sources:
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"*{final.sources_label}:* " + " · ".join(final.sources)}]})
+    if final.buttons:
+        blocks.append({"type": "actions", "block_id": "babeldesk_actions",
+                       "elements": [_button(b) for b in final.buttons]})
+    return blocks
+
+
+#: button action → Slack action id (the ids of answers posted by earlier versions)
+ACTION_IDS = {"up": "babeldesk_up", "down": "babeldesk_down", "human": "babeldesk_handoff",
+              "release": "babeldesk_release", "claim": "babeldesk_claim"}
+
+
+def _button(button: Button) -> dict:
+    label = f"{button.emoji} {button.label}" if button.label else button.emoji
+    return {"type": "button", "action_id": ACTION_IDS[button.action], "value": button.value,
+            "text": {"type": "plain_text", "text": label[:75], "emoji": True}}
+
+
 class SlackAdapter:
     """One Slack workspace, in Socket Mode or HTTP mode."""
 
     name = "slack"
+    Settings = SlackConfig
 
     def __init__(self, pipeline: Pipeline, config: SlackConfig, bot_token: str,
                  app_token: str | None = None, signing_secret: str | None = None):
@@ -66,18 +208,21 @@ class SlackAdapter:
         # slack_sdk does not retry a 429 unless told to; Retry-After is honoured when it does.
         self.client.retry_handlers.append(
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
+        self.replies = Replies(pipeline, config.update_interval)
         self.bot_user_id = ""
         self.team_id = ""
         self.http_port: int | None = None
         self._handler: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self.handlers = Handlers()
+        #: user id → (is staff, when learnt)
+        self._staff: dict[str, tuple[bool, float]] = {}
         self._register()
 
     @classmethod
     def from_config(cls, config: Config, pipeline: Pipeline) -> "SlackAdapter | None":
         """The adapter, or None when disabled; AdapterError names a missing secret."""
-        cfg = config.adapters.slack
+        cfg = settings(config, cls)
         if not cfg.enabled:
             return None
         needed = [cfg.bot_token_env,
@@ -97,7 +242,7 @@ class SlackAdapter:
             auth = await self.client.auth_test()
         except SlackApiError as exc:
             raise AdapterError(f"Slack rejected the bot token in {self.config.bot_token_env}: "
-                               f"{exc.response.get('error', exc)}") from None
+                               f"{_error_of(exc)}") from None
         except Exception as exc:
             raise AdapterError(f"cannot reach Slack at {self.config.api_url}: {exc}") from None
         self.bot_user_id, self.team_id = auth["user_id"], auth.get("team_id", "")
@@ -114,7 +259,7 @@ class SlackAdapter:
         except SlackApiError as exc:
             raise AdapterError(f"Slack rejected the app-level token in "
                                f"{self.config.app_token_env}: "
-                               f"{exc.response.get('error', exc)}") from None
+                               f"{_error_of(exc)}") from None
         self._handler = AsyncSocketModeHandler(self.app, self.app_token)
         self._handler.client.wss_uri = opened["url"]  # checked above: use it, don't ask twice
         await self._handler.connect_async()
@@ -163,14 +308,14 @@ class SlackAdapter:
             await self._guard(self._on_feedback(body, action))
 
         @app.action("babeldesk_handoff")
-        async def on_handoff(ack, body):
+        async def on_handoff(ack, body, action):
             await ack()
-            await self._guard(self._on_handoff(body))
+            await self._guard(self._on_handoff(body, action))
 
         @app.action("babeldesk_release")
-        async def on_release(ack, body):
+        async def on_release(ack, body, action):
             await ack()
-            await self._guard(self._on_release(body))
+            await self._guard(self._on_release(body, action))
 
     async def _guard(self, work) -> None:
         """One message's failure is logged; the bot carries on with the next."""
@@ -178,7 +323,9 @@ class SlackAdapter:
             with self.handlers.track():
                 await work
         except SlackApiError as exc:
-            log.error("slack: API error %s", exc.response.get("error", exc))
+            log.error("slack: API error %s", _error_of(exc))
+        except Refused as exc:
+            log.warning("slack: Slack refused a post: %s", exc)
         except Exception:
             log.exception("slack: handling an event failed")
 
@@ -191,7 +338,7 @@ class SlackAdapter:
                       for f in event.get("files", []))
         return Message(platform="slack", workspace=body.get("team_id") or event.get("team")
                        or self.team_id, channel=event["channel"], thread=thread,
-                       author=event.get("user", ""), text=event.get("text", ""),
+                       author=event.get("user", ""), text=plain_text(event.get("text", "")),
                        is_direct=is_dm, attachments=files, id=event["ts"])
 
     async def _should_answer(self, event: dict, message: Message, mentioned: bool) -> bool:
@@ -203,7 +350,7 @@ class SlackAdapter:
             return False
         if mentioned:
             return True
-        if f"<@{self.bot_user_id}>" in message.text and not message.is_direct:
+        if f"<@{self.bot_user_id}>" in event.get("text", "") and not message.is_direct:
             return False  # the app_mention event for the same message answers it
         if message.is_direct:
             return self.config.direct_messages
@@ -221,75 +368,13 @@ class SlackAdapter:
             return
         reply_thread = event.get("thread_ts") or (None if message.is_direct else event["ts"])
         if await self.pipeline.is_handed_off(message.key):
-            if mentioned and _words(message.text, self.bot_user_id) in RELEASE_WORDS:
-                said = await self.pipeline.release(message.key)
-                await self.client.chat_postMessage(channel=message.channel, text=said,
-                                                   thread_ts=reply_thread)
+            if mentioned and self.replies.is_release(message.text) \
+                    and await self.is_staff(message.author):
+                await self._release(message.key, message.author, message.channel,
+                                    reply_thread)
             return
-        await self._answer(message, reply_thread)
-
-    async def _answer(self, message: Message, thread_ts: str | None) -> None:
-        placeholder = await self.client.chat_postMessage(
-            channel=message.channel, thread_ts=thread_ts, text=PLACEHOLDER)
-        ts = placeholder["ts"]
-        reply = self.pipeline.respond(message)
-        streamed, shown = "", ""
-        last = time.monotonic()
-        async for chunk in reply:
-            streamed += chunk
-            if time.monotonic() - last >= self.config.update_interval and streamed != shown:
-                preview = split_message(to_mrkdwn(streamed), LIMIT - 2)[0]
-                await self._safe_update(message.channel, ts, f"{preview} {PLACEHOLDER}")
-                shown, last = streamed, time.monotonic()
-        answer = await reply
-        if answer.silent:
-            await self.client.chat_delete(channel=message.channel, ts=ts)
-            return
-        # The final edit also waits its turn, so edits stay at most one per interval.
-        await asyncio.sleep(max(0.0, self.config.update_interval - (time.monotonic() - last)))
-        await self._post_answer(message, answer, ts, thread_ts)
-
-    async def _safe_update(self, channel: str, ts: str, text: str) -> None:
-        try:
-            await self.client.chat_update(channel=channel, ts=ts, text=text)
-        except SlackApiError as exc:  # a lost preview is no reason to lose the answer
-            log.warning("slack: streaming update failed: %s", exc.response.get("error", exc))
-
-    async def _post_answer(self, message: Message, answer: Answer, ts: str,
-                           thread_ts: str | None) -> None:
-        body = to_mrkdwn(answer.text)
-        if answer.notice:
-            body = f"_{answer.notice}_\n\n{body}"
-        pieces = split_message(body, LIMIT) or [answer.text]
-        for i, piece in enumerate(pieces):
-            blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": piece}}]
-            if i == len(pieces) - 1:
-                blocks += self._answer_blocks(answer)
-            if i == 0:
-                await self.client.chat_update(channel=message.channel, ts=ts, text=piece,
-                                              blocks=blocks)
-            else:
-                await self.client.chat_postMessage(channel=message.channel, thread_ts=thread_ts,
-                                                   text=piece, blocks=blocks)
-
-    def _answer_blocks(self, answer: Answer) -> list[dict]:
-        texts = self.pipeline.texts
-        blocks: list[dict] = []
-        if answer.sources:
-            label = texts.get("sources", answer.language)
-            blocks.append({"type": "context", "elements": [
-                {"type": "mrkdwn", "text": f"*{label}:* " + " · ".join(
-                    f"{s.path} › {s.heading}" for s in answer.sources)}]})
-        if answer.turn_id is None or answer.kind in ("empty", "refused"):
-            return blocks
-        value = str(answer.turn_id)
-        buttons = []
-        if answer.kind == "answer":
-            buttons += [_button("babeldesk_up", "👍", value), _button("babeldesk_down", "👎", value)]
-        buttons.append(_button("babeldesk_handoff",
-                               f"🙋 {texts.get('human_button', answer.language)}", value))
-        blocks.append({"type": "actions", "block_id": "babeldesk_actions", "elements": buttons})
-        return blocks
+        await self.replies.deliver(message, SlackOutbox(self.client, message.channel,
+                                                        reply_thread))
 
     # -- buttons --
 
@@ -303,6 +388,12 @@ class SlackAdapter:
                        thread=posted.get("thread_ts") or container.get("thread_ts") or "",
                        author=body.get("user", {}).get("id", ""), text="")
 
+    async def _tell(self, body: dict, text: str) -> None:
+        """A line only the person who clicked sees."""
+        where = self._key_message(body)
+        await self.client.chat_postEphemeral(channel=where.channel, user=where.author,
+                                             text=text, thread_ts=where.thread or None)
+
     async def _on_feedback(self, body: dict, action: dict) -> None:
         value = 1 if action["action_id"] == "babeldesk_up" else -1
         stored = await self.pipeline.record_feedback(int(action["value"]),
@@ -310,30 +401,51 @@ class SlackAdapter:
         log.info("slack: feedback %+d on answer %s %s", value, action["value"],
                  "stored" if stored else "for a forgotten answer")
 
-    async def _on_handoff(self, body: dict) -> None:
+    async def _on_handoff(self, body: dict, action: dict) -> None:
         message = self._key_message(body)
+        if not await self.replies.may_hand_off(int(action["value"]), message.author):
+            await self._tell(body, await self.replies.text("only_asker", message))
+            return
         said = await self.pipeline.hand_off(message)
         text = f"{self.config.handoff_mention} {said}".strip()
-        language = await asyncio.to_thread(self.pipeline.language_of, message.key)
+        release = self.replies.release_button(message)
         blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
-                  {"type": "actions", "block_id": "babeldesk_handoff", "elements": [_button(
-                      "babeldesk_release",
-                      self.pipeline.texts.get("release_button", language), "release")]}]
+                  {"type": "actions", "block_id": "babeldesk_handoff",
+                   "elements": [_button(await release)]}]
         await self.client.chat_postMessage(channel=message.channel, text=text, blocks=blocks,
                                            thread_ts=message.thread or None)
 
-    async def _on_release(self, body: dict) -> None:
-        message = self._key_message(body)
-        said = await self.pipeline.release(message.key)
+    async def _on_release(self, body: dict, action: dict) -> None:
+        where = self._key_message(body)
+        # Buttons posted before conversation ids were carried say only "release".
+        key = where.key if "/" not in action["value"] else \
+            ConversationKey(*action["value"].split("/"))
+        if not await self.is_staff(where.author):
+            await self._tell(body, await self.replies.text("only_staff", where))
+            return
+        await self._release(key, where.author, key.channel, key.thread or None)
+
+    async def _release(self, key: ConversationKey, by: str, channel: str,
+                       thread_ts: str | None) -> None:
+        said = await self.pipeline.release(key)
         if said:
-            await self.client.chat_postMessage(channel=message.channel, text=said,
-                                               thread_ts=message.thread or None)
+            await self.client.chat_postMessage(channel=channel, text=said, thread_ts=thread_ts)
+
+    async def is_staff(self, user: str) -> bool:
+        """A member of `staff_group`, or an admin or owner of the workspace."""
+        known = self._staff.get(user)
+        if known and time.monotonic() - known[1] < STAFF_CACHE:
+            return known[0]
+        staff = False
+        if self.config.staff_group:
+            members = await self.client.usergroups_users_list(usergroup=self.config.staff_group)
+            staff = user in members.get("users", [])
+        if not staff:
+            info = await self.client.users_info(user=user)
+            person = info.get("user", {})
+            staff = bool(person.get("is_admin") or person.get("is_owner"))
+        self._staff[user] = (staff, time.monotonic())
+        return staff
 
 
-def _button(action_id: str, label: str, value: str) -> dict:
-    return {"type": "button", "action_id": action_id, "value": value,
-            "text": {"type": "plain_text", "text": label[:75], "emoji": True}}
-
-
-def _words(text: str, bot_user_id: str) -> str:
-    return " ".join(text.replace(f"<@{bot_user_id}>", " ").lower().split()).strip(" .!")
+ADAPTER = SlackAdapter

@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import sys
 import uuid
+from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
 from bot.message import Message
@@ -14,10 +15,17 @@ from bot.pipeline import Pipeline, format_sources
 HELP = "Type a question. /new starts a new conversation, /quit (or Ctrl-D) leaves."
 
 
+@dataclass(frozen=True)
+class TerminalConfig:
+    #: the terminal chat of `babeldesk chat`
+    enabled: bool = True
+
+
 class TerminalAdapter:
     """Reads questions line by line and streams the answers back."""
 
-    platform = "terminal"
+    name = platform = "terminal"
+    Settings = TerminalConfig
 
     def __init__(self, pipeline: Pipeline, conversation: str = "default",
                  stdin: BinaryIO | None = None, stdout: TextIO | None = None,
@@ -80,3 +88,6 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "terminal"
+
+
+ADAPTER = TerminalAdapter

@@ -83,8 +83,10 @@ def _open(config: Config, **kwargs):
 
 
 def cmd_chat(config: Config, args: argparse.Namespace) -> int:
+    from adapters import check_settings
     from adapters.terminal import TerminalAdapter
 
+    check_settings(config)
     core = _open(config)
     try:
         adapter = TerminalAdapter(core.pipeline, conversation=args.conversation)
@@ -97,8 +99,9 @@ def cmd_chat(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
-    from adapters import serve
+    from adapters import check_settings, serve
 
+    check_settings(config)
     # Answers start once the files are indexed; passages are embedded while serving.
     return asyncio.run(serve(config, lambda: _open(config, embed_in_background=True),
                              say=lambda line: print(f"babeldesk: {line}", file=sys.stderr,
@@ -202,6 +205,9 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
     from .core import prepare_data_dir
 
+    from adapters import check_settings
+
+    check_settings(config)  # the chat platforms' keys, beside the core's
     prepare_data_dir(config)  # a data_dir that cannot be written is the config's one line
     ok = True
     print(f"config     ok: {config.origin}")

@@ -124,7 +124,7 @@ class ModelConfig:
             check(bool(self.name), f"{key}.name",
                   "must name the server's model (like mistral-small-latest) when backend is "
                   "'openai'")
-            _check_env_name(f"{key}.api_key_env", self.api_key_env, False)
+            check_env_name(f"{key}.api_key_env", self.api_key_env, False)
         else:
             check(self.parallel == 1, f"{key}.parallel",
                   "must be 1 for the llama backend (one model in this process answers one "
@@ -287,125 +287,12 @@ class HistoryConfig:
         check(self.max_turns >= 0, f"{key}.max_turns", "must be 0 or more")
 
 
-@dataclass(frozen=True)
-class TerminalConfig:
-    enabled: bool = True
-
-    def validate(self, key: str) -> None:
-        pass
-
-
-def _check_env_name(key: str, value: str | None, needed: bool) -> None:
+def check_env_name(key: str, value: str | None, needed: bool) -> None:
     if value is None:
         check(not needed, key, "must name an environment variable")
         return
     check(value.replace("_", "").isalnum() and not value[0].isdigit(), key,
           f"must be the name of an environment variable (like SLACK_BOT_TOKEN), got {value!r}")
-
-
-@dataclass(frozen=True)
-class SlackConfig:
-    enabled: bool = True
-    #: socket (Socket Mode: no public URL) or http (Events API behind your HTTPS proxy)
-    mode: str = "socket"
-    #: environment variables holding the secrets
-    bot_token_env: str = "SLACK_BOT_TOKEN"
-    app_token_env: str = "SLACK_APP_TOKEN"
-    signing_secret_env: str = "SLACK_SIGNING_SECRET"
-    #: where the Events API server listens, in http mode
-    http_host: str = "0.0.0.0"
-    http_port: int = 3000
-    http_path: str = "/slack/events"
-    #: answer direct messages
-    direct_messages: bool = True
-    #: channel ids where every new top-level message is answered, without a mention
-    support_channels: list[str] = field(default_factory=list)
-    #: channel ids where the bot never speaks, not even when mentioned
-    ignore_channels: list[str] = field(default_factory=list)
-    #: posted when someone asks for a human, e.g. <!subteam^S0123ABCD> for a user group
-    handoff_mention: str = ""
-    #: seconds between two edits of a streaming answer (Slack allows about one per second)
-    update_interval: float = 1.0
-    #: Web API base URL; only for Slack GovSlack or a test server
-    api_url: str = "https://slack.com/api/"
-
-    def validate(self, key: str) -> None:
-        check(self.mode in ("socket", "http"), f"{key}.mode",
-              f"must be socket or http, got {self.mode!r}")
-        for name in ("bot_token_env", "app_token_env", "signing_secret_env"):
-            _check_env_name(f"{key}.{name}", getattr(self, name), True)
-        check(0 <= self.http_port <= 65535, f"{key}.http_port", "must be a port number")
-        check(self.http_path.startswith("/"), f"{key}.http_path", "must start with /")
-        check(self.update_interval >= 1.0, f"{key}.update_interval",
-              "must be at least 1 second (Slack's rate limit for chat.update)")
-        check(self.api_url.startswith(("http://", "https://")) and self.api_url.endswith("/"),
-              f"{key}.api_url", "must be an http(s) URL ending in /")
-        for name in ("support_channels", "ignore_channels"):
-            for i, channel in enumerate(getattr(self, name)):
-                check(channel[:1] in "CGD" and channel.isalnum(), f"{key}.{name}[{i}]",
-                      f"must be a Slack channel id like C0123ABCD, got {channel!r}")
-
-
-@dataclass(frozen=True)
-class DiscordConfig:
-    enabled: bool = True
-    #: environment variable holding the bot token
-    token_env: str = "DISCORD_BOT_TOKEN"
-    #: answer direct messages
-    direct_messages: bool = True
-    #: channel ids where every message is answered, without a mention
-    support_channels: list[str] = field(default_factory=list)
-    #: in support channels, open a thread for each question and answer there
-    support_threads: bool = True
-    #: channel ids where the bot never speaks, not even when mentioned
-    ignore_channels: list[str] = field(default_factory=list)
-    #: role id mentioned when someone asks for a human
-    handoff_role: str = ""
-    #: seconds between two edits of a streaming answer
-    update_interval: float = 1.0
-
-    def validate(self, key: str) -> None:
-        _check_env_name(f"{key}.token_env", self.token_env, True)
-        check(self.update_interval >= 1.0, f"{key}.update_interval", "must be at least 1 second")
-        for name in ("support_channels", "ignore_channels"):
-            for i, channel in enumerate(getattr(self, name)):
-                check(channel.isdigit(), f"{key}.{name}[{i}]",
-                      f"must be a Discord channel id (digits), got {channel!r}")
-        check(not self.handoff_role or self.handoff_role.isdigit(), f"{key}.handoff_role",
-              f"must be a Discord role id (digits), got {self.handoff_role!r}")
-
-
-@dataclass(frozen=True)
-class HttpConfig:
-    #: a JSON API (POST /v1/messages) for scripts, web widgets and health probes that ask
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8090
-    #: the environment variable holding the clients' tokens ("Authorization: Bearer <token>";
-    #: several, comma-separated, one per client); required unless `host` is loopback
-    token_env: str | None = "BABELDESK_HTTP_TOKEN"
-    #: questions a client (a token; without tokens, an address) may ask per minute; 0: no limit
-    rate_limit: int = 30
-    #: questions answered or waiting over HTTP at once; more get 429 with Retry-After
-    max_pending: int = 4
-
-    def validate(self, key: str) -> None:
-        check(0 <= self.port <= 65535, f"{key}.port", "must be a port number")
-        _check_env_name(f"{key}.token_env", self.token_env, False)
-        check(self.rate_limit >= 0, f"{key}.rate_limit", "must be 0 (no limit) or more")
-        positive(f"{key}.max_pending", self.max_pending)
-
-
-@dataclass(frozen=True)
-class AdaptersConfig:
-    terminal: TerminalConfig = field(default_factory=TerminalConfig)
-    slack: SlackConfig = field(default_factory=SlackConfig)
-    discord: DiscordConfig = field(default_factory=DiscordConfig)
-    http: HttpConfig = field(default_factory=HttpConfig)
-
-    def validate(self, key: str) -> None:
-        for f in dataclasses.fields(self):
-            getattr(self, f.name).validate(f"{key}.{f.name}")
 
 
 @dataclass(frozen=True)
@@ -445,7 +332,9 @@ class Config:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     #: per-language overrides of the canned texts: {es: {handoff: "..."}}
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
-    adapters: AdaptersConfig = field(default_factory=AdaptersConfig)
+    #: each chat platform's settings, by platform name; each adapter in adapters/ declares and
+    #: checks its own keys (`adapters.settings`), so a new platform needs nothing here
+    adapters: dict[str, dict] = field(default_factory=dict)
     server: ServerConfig = field(default_factory=ServerConfig)
     #: where the config was read from; not a key
     origin: Path | None = field(default=None, compare=False, metadata={"internal": True})
@@ -534,6 +423,11 @@ def _convert(tp: Any, value: Any, key: str, base: Path) -> Any:
         check(isinstance(value, dict), key, f"must be a mapping, got {value!r}")
         value_type = args[1]
         return {str(k): _convert(value_type, v, f"{key}.{k}", base) for k, v in value.items()}
+    if tp is dict:
+        # a section another module types and checks (a platform's settings)
+        value = {} if value is None else value
+        check(isinstance(value, dict), key, f"must be a mapping, got {value!r}")
+        return value
     if tp is bool:
         check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
         return value
@@ -574,6 +468,16 @@ def _build(cls: type, data: Any, prefix: str, base: Path) -> Any:
         if name not in values and hints[name] is Path and f.default is not dataclasses.MISSING:
             values[name] = (base / f.default).resolve()
     return cls(**values)
+
+
+def build_section(cls: type, data: Any, key: str, config: "Config") -> Any:
+    """A section of the config that another module declares as a dataclass (a chat platform's
+    settings): typed and validated like the core's own keys, errors naming `key.name`."""
+    base = config.origin.parent if config.origin else Path.cwd()
+    section = _build(cls, data, key, base)
+    if hasattr(section, "validate"):
+        section.validate(key)
+    return section
 
 
 def default_config_path() -> Path:

@@ -303,6 +303,11 @@ class Pipeline:
         log.info("%s released back to babeldesk", key.id)
         return self.texts.get("released", language or self.config.default_language)
 
+    async def asker_of(self, turn_id: int) -> str:
+        """Who asked the question a stored answer answers; "" when it is forgotten."""
+        turn = await asyncio.to_thread(self.history.turn, turn_id)
+        return turn.author if turn else ""
+
     async def claim(self, platform: str, event_id: str) -> bool:
         """True the first time a platform event is seen; False for a retried delivery."""
         return await asyncio.to_thread(self.history.claim_event, platform, event_id)

@@ -8,15 +8,6 @@ from functools import lru_cache
 
 import stopwordsiso
 
-# Chat platforms send markup in the text itself; these patterns are plain text rules, so the
-# core stays free of platform libraries. Slack: <@U123>, <#C1|name>, <!here>, <url|label>;
-# Discord: <@123>, <@!123>, <@&123>, <#123>, <:name:123>, <a:name:123>.
-_USER_MENTION = re.compile(r"<@[!&]?[A-Z0-9a-z]+(?:\|[^>]*)?>")
-_CHANNEL = re.compile(r"<#[A-Z0-9a-z]+(?:\|([^>]*))?>")
-_SPECIAL = re.compile(r"<![a-z^][^>]*>")
-_CUSTOM_EMOJI = re.compile(r"<a?:([A-Za-z0-9_~]+):\d+>")
-_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)(?:\|([^>]*))?>")
-_SLACK_EMOJI = re.compile(r":[a-z0-9_+\-]+:")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff\ufffe]")
 _SPACES = re.compile(r"[ \t]+")
 
@@ -44,14 +35,9 @@ def clean(text: str | bytes) -> str:
 
 
 def normalise_message(text: str | bytes) -> str:
-    """The words a person typed, without platform markup (mentions, channel links, emoji codes)."""
+    """The words a person typed, tidied: valid text, one space between words. (Each adapter
+    has already turned its platform's markup, such as mentions, into plain text.)"""
     text = clean(text)
-    text = _USER_MENTION.sub(" ", text)
-    text = _CHANNEL.sub(lambda m: f"#{m.group(1)}" if m.group(1) else " ", text)
-    text = _SPECIAL.sub(" ", text)
-    text = _CUSTOM_EMOJI.sub(" ", text)
-    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
-    text = _SLACK_EMOJI.sub(" ", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return "\n".join(lines).strip()
 

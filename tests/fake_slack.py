@@ -35,6 +35,11 @@ class FakeSlack:
         self.rate_limits: dict[str, int] = {}  # method -> 429s still to send
         self.rejected_tokens: set[str] = set()
         self.failing_channels: set[str] = set()  # chat.* there answer channel_not_found
+        self.failing_methods: dict[str, str] = {}  # method -> the error it answers
+        #: user group id -> its members' ids (usergroups.users.list)
+        self.usergroups: dict[str, list[str]] = {}
+        #: user id -> fields of users.info beyond the defaults (is_admin, locale, ...)
+        self.users: dict[str, dict] = {}
         self.ack_times: dict[str, float] = {}
         self.push_times: dict[str, float] = {}
         self.sockets: list[web.WebSocketResponse] = []
@@ -45,6 +50,7 @@ class FakeSlack:
     async def start(self) -> "FakeSlack":
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack_sdk reads users.* with GET
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -75,6 +81,7 @@ class FakeSlack:
             params = json.loads(raw)
         else:
             params = dict(parse_qsl(raw.decode()))
+        params.update(request.query)  # GET, and arguments some methods put in the URL
         auth = request.headers.get("Authorization", "")
         call = Call(method, params, time.monotonic(), dict(request.headers))
         self.calls.append(call)
@@ -85,6 +92,8 @@ class FakeSlack:
         token = auth.removeprefix("Bearer ") or params.get("token", "")
         if token in self.rejected_tokens:
             call.result = {"ok": False, "error": "invalid_auth"}
+        elif method in self.failing_methods:
+            call.result = {"ok": False, "error": self.failing_methods[method]}
         elif method.startswith("chat.") and params.get("channel") in self.failing_channels:
             call.result = {"ok": False, "error": "channel_not_found"}
         else:
@@ -105,6 +114,19 @@ class FakeSlack:
             if params.get("thread_ts"):
                 message["thread_ts"] = params["thread_ts"]
             return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
+        if method == "usergroups.users.list":
+            if params.get("usergroup") not in self.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": self.usergroups[params["usergroup"]]}
+        if method == "users.info":
+            person = {"id": params.get("user"), "team_id": TEAM, "name": "someone",
+                      "deleted": False, "is_admin": False, "is_owner": False, "is_bot": False,
+                      "tz": "Europe/Berlin", **self.users.get(params.get("user"), {})}
+            if params.get("include_locale") not in ("true", True, "1"):
+                person.pop("locale", None)
+            return {"ok": True, "user": person}
         return {"ok": True}
 
     # -- Socket Mode --

@@ -8,6 +8,8 @@ import sys
 import pytest
 import yaml
 
+from adapters import check_settings, settings
+from adapters.discord import DiscordAdapter
 from bot.config import Config, load_config
 from bot.errors import ConfigError
 from bot.texts import ENDONYMS, TEXTS
@@ -95,6 +97,10 @@ def test_the_shipped_config_yaml_is_valid_and_matches_the_defaults():
     ({"model": {"parallel": 4}}, "model.parallel", "must be 1 for the llama backend"),
     ({"model": {"timeout": 0}}, "model.timeout", "greater than 0"),
     ({"adapters": {"http": {"port": -1}}}, "adapters.http.port", "port"),
+    ({"adapters": {"teams": {"enabled": True}}}, "adapters.teams", "no such platform"),
+    ({"adapters": {"slack": "on"}}, "adapters.slack", "mapping"),
+    ({"adapters": {"slack": {"staff_group": "support"}}}, "adapters.slack.staff_group",
+     "user group id"),
     ({"server": {"port": "eighty"}}, "server.port", "must be an integer"),
     ({"server": {"shutdown_grace": -5}}, "server.shutdown_grace", "0 or more"),
     (["not", "a", "mapping"], "", "mapping"),
@@ -106,7 +112,7 @@ def test_a_bad_config_names_the_key_and_the_problem(tmp_path, data, key, words):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        check_settings(load_config(path))
     assert caught.value.key == key
     assert words in str(caught.value)
 
@@ -158,9 +164,9 @@ def test_unquoted_discord_ids_are_read_as_ids(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("adapters:\n  discord:\n    support_channels: [123456789012345678]\n"
                     "    handoff_role: 223456789012345678\n")
-    config = load_config(path)
-    assert config.adapters.discord.support_channels == ["123456789012345678"]
-    assert config.adapters.discord.handoff_role == "223456789012345678"
+    discord = settings(load_config(path), DiscordAdapter)
+    assert discord.support_channels == ["123456789012345678"]
+    assert discord.handoff_role == "223456789012345678"
 
 
 def test_a_key_given_twice_is_an_error_naming_it(tmp_path):

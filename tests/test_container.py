@@ -15,6 +15,8 @@ import typing
 import pytest
 import yaml
 
+from adapters import check_settings, setting_types, settings
+from adapters.http import HttpAdapter
 from bot.config import Config, make_config
 from helpers import ROOT
 
@@ -31,7 +33,8 @@ def test_image_config_is_a_valid_config(tmp_path):
     data["data_dir"] = str(tmp_path / "data")
     data["knowledge"]["path"] = str(ROOT / "knowledge")
     config = make_config(data, base=tmp_path)
-    assert config.server.host == "0.0.0.0" and config.adapters.http.enabled
+    check_settings(config)
+    assert config.server.host == "0.0.0.0" and settings(config, HttpAdapter).enabled
 
 
 def secret_variables(cls=Config):
@@ -48,7 +51,10 @@ def test_env_example_names_every_secret():
     example = (ROOT / "docker" / "env.example").read_text(encoding="utf-8")
     names = {line.split("=", 1)[0] for line in example.splitlines()
              if line and not line.startswith("#")}
-    missing = set(secret_variables()) - names
+    secrets = set(secret_variables())
+    for settings_type in setting_types().values():
+        secrets |= set(secret_variables(settings_type))
+    missing = secrets - names
     assert not missing, f"docker/env.example does not list {sorted(missing)}"
 
 

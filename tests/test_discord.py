@@ -9,11 +9,12 @@ import asyncio
 import dataclasses
 
 import pytest
-from fake_discord import (BOT_ID, CUSTOMER, DM_CHANNEL, GENERAL, GUILD, OTHER_BOT, SUPPORT,
-                          SUPPORT_ROLE, action_row, button, interaction_create, mention,
-                          message_create)
+from fake_discord import (AGENT, BOT_ID, CUSTOMER, DM_CHANNEL, GENERAL, GUILD, OTHER_BOT,
+                          SUPPORT, SUPPORT_ROLE, action_row, button, interaction_create, mention,
+                          message_create, text_channel, thread_create)
 
-from adapters.discord import TYPING, DiscordAdapter
+from adapters import settings
+from adapters.discord import TYPING, DiscordAdapter, DiscordOutbox
 from bot.core import open_core
 from bot.errors import AdapterError
 from bot.history import ConversationKey, Turn
@@ -40,7 +41,7 @@ def discord_core(write_config, scripted):
 
 
 async def connected(core, **changes):
-    config = dataclasses.replace(core.config.adapters.discord, **changes)
+    config = dataclasses.replace(settings(core.config, DiscordAdapter), **changes)
     adapter = DiscordAdapter(core.pipeline, config, TOKEN, guild_ready_timeout=0.1)
     await adapter.start()
     await asyncio.wait_for(adapter.wait_until_ready(), WAIT)
@@ -259,8 +260,16 @@ async def test_buttons_store_feedback_hand_off_and_release(discord_fake, adapter
 
     handoff_message = message_create("handoff", thread, author=BOT_ID, components=[
         action_row(button(release_id, "Let the bot answer again"))])
+    # The customer may not give the thread back to the bot; the agent (Support role) may.
+    await fake.dispatch("INTERACTION_CREATE", interaction_create(release_id, handoff_message))
+    await fake.wait_for(lambda: fake.calls_to("POST", r"/interactions/\d+/[^/]+/callback")[-1]
+                        .json["data"].get("flags") == 64, timeout=WAIT)
+    refused = fake.calls_to("POST", r"/interactions/\d+/[^/]+/callback")[-1].json["data"]
+    assert refused["content"] == TEXTS["en"]["only_staff"]
+    assert discord_core.history.is_handed_off(
+        ConversationKey("discord", str(GUILD), str(SUPPORT), str(thread)))
     await fake.dispatch("INTERACTION_CREATE", interaction_create(release_id, handoff_message,
-                                                                 user=CUSTOMER + 1))
+                                                                 user=AGENT))
     released = discord_core.pipeline.texts.get("released", "en")
     await fake.wait_for(lambda: fake.calls_to("POST", r"/interactions/\d+/[^/]+/callback")[-1]
                         .json["data"].get("content") == released, timeout=WAIT)
@@ -291,7 +300,7 @@ async def test_a_long_answer_is_split_at_2000_characters(discord_fake, adapter, 
             "\n\nRinse twice before the next boil.")
     answer = Answer(text, "en", kind="answer", turn_id=1)
     channel = adapter.client.get_channel(GENERAL)
-    await adapter._post_answer(answer, channel, None, None)
+    await adapter.replies.post(DiscordOutbox(channel, None, adapter), answer)
     sent = posts(discord_fake, GENERAL)
     assert len(sent) >= 3
     contents = [c.json["content"] for c in sent]
@@ -308,7 +317,83 @@ async def test_a_missing_or_rejected_token_is_one_clear_line(discord_fake, disco
     with pytest.raises(AdapterError, match="set DISCORD_BOT_TOKEN"):
         DiscordAdapter.from_config(discord_core.config, discord_core.pipeline)
     discord_fake.rejected_tokens.add(TOKEN)
-    adapter = DiscordAdapter(discord_core.pipeline, discord_core.config.adapters.discord, TOKEN)
+    adapter = DiscordAdapter(discord_core.pipeline, settings(discord_core.config, DiscordAdapter),
+                             TOKEN)
     with pytest.raises(AdapterError, match="rejected the bot token in DISCORD_BOT_TOKEN"):
         await adapter.start()
 
+
+
+async def test_only_the_asker_calls_a_person(discord_fake, adapter, discord_core):
+    fake = discord_fake
+    question = message_create(f"{mention(BOT_ID)} How do I get a refund?", GENERAL,
+                              mentions=[BOT_ID])
+    await fake.dispatch("MESSAGE_CREATE", question)
+    await fake.wait_for(lambda: finished(fake, GENERAL), timeout=WAIT)
+    final = finished(fake, GENERAL)[-1]
+    human = custom_ids(final)[-1]
+    answer_message = fake.messages[int(final.response["id"])]
+    await fake.dispatch("INTERACTION_CREATE", interaction_create(human, answer_message,
+                                                                 user=OTHER_BOT + 7))
+    callbacks = lambda: fake.calls_to("POST", r"/interactions/\d+/[^/]+/callback")  # noqa
+    await fake.wait_for(callbacks, timeout=WAIT)
+    told = callbacks()[-1].json
+    assert told["data"]["flags"] == 64 and told["data"]["content"] == TEXTS["en"]["only_asker"]
+    assert not discord_core.history.is_handed_off(
+        ConversationKey("discord", str(GUILD), str(GENERAL), ""))
+
+
+FORUM = 932938302250690001
+LONG = "Fill the kettle with a mix of half water and half white vinegar, and boil it. " * 40
+
+
+def forum_channel(channel_id: int, name: str) -> dict:
+    return {**text_channel(channel_id, name, position=3), "type": 15, "available_tags": [],
+            "default_reaction_emoji": None, "default_sort_order": None,
+            "default_forum_layout": 0, "default_thread_rate_limit_per_user": 0}
+
+
+async def test_a_post_in_a_listed_forum_is_answered_without_a_mention(discord_fake,
+                                                                     discord_core):
+    fake = discord_fake
+    fake.add_channel(forum_channel(FORUM, "help"))
+    fake.add_channel(forum_channel(FORUM + 1, "ideas"))  # not listed
+    adapter = await connected(discord_core, support_channels=[str(SUPPORT), str(FORUM)])
+    try:
+        for forum, post in ((FORUM + 1, FORUM + 11), (FORUM, FORUM + 10)):
+            await fake.dispatch("THREAD_CREATE", {**thread_create(
+                "Refund?", forum, thread_id=post), "guild_id": str(GUILD)})
+            # A forum post's first message has the post's (the thread's) id.
+            await fake.dispatch("MESSAGE_CREATE", message_create(
+                "How do I get a refund? I ordered last week.", post, message_id=post,
+                channel_type=11))
+        await fake.wait_for(lambda: finished(fake, FORUM + 10), timeout=WAIT)
+        await settle(fake, adapter)
+        assert posts(fake, FORUM + 11) == []  # a forum nobody listed
+        assert not fake.calls_to("POST", r"/channels/\d+/messages/\d+/threads")  # no new thread
+        key = ConversationKey("discord", str(GUILD), str(FORUM), str(FORUM + 10))
+        assert discord_core.history.count(key) == 2
+    finally:
+        await adapter.stop()
+
+
+async def test_a_deleted_reply_stops_the_answer_and_stores_nothing(discord_fake, adapter,
+                                                                   discord_core, scripted):
+    fake = discord_fake
+    scripted.answer = LONG
+    scripted.hold(lambda: False, after=1, pace=0.3)
+    await fake.dispatch("MESSAGE_CREATE", message_create(
+        f"{mention(BOT_ID)} How do I descale my kettle?", GENERAL, mentions=[BOT_ID]))
+    await fake.wait_for(lambda: [c for c in posts(fake, GENERAL) if c.status == 200],
+                        timeout=WAIT)
+    # A moderator deletes the answer while it is being written.
+    fake.messages.pop(int(posts(fake, GENERAL)[0].response["id"]))
+    await fake.wait_for(lambda: edits(fake, GENERAL), timeout=WAIT)
+    await fake.wait_for(lambda: discord_core.pipeline.in_progress == 0
+                        and not adapter.handlers.tasks, timeout=WAIT)
+    assert [c.status for c in edits(fake, GENERAL)] == [404]  # nothing more was tried
+    assert len(posts(fake, GENERAL)) == 1
+    assert discord_core.history.db.execute("SELECT count(*) FROM turns").fetchone() == (0,)
+    generated = discord_core.pipeline.metrics.registry.get_sample_value(
+        "babeldesk_generated_tokens_total")
+    assert generated < 300, generated

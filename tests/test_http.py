@@ -10,6 +10,7 @@ import json
 import aiohttp
 import pytest
 
+from adapters import settings as settings_of
 from adapters.http import HttpAdapter
 from bot.core import open_core
 from bot.errors import AdapterError
@@ -28,7 +29,7 @@ async def served(core):
     running: list[HttpAdapter] = []
 
     async def serve(tokens=(), **settings):
-        cfg = dataclasses.replace(core.config.adapters.http, enabled=True, port=0, **settings)
+        cfg = dataclasses.replace(settings_of(core.config, HttpAdapter), enabled=True, port=0, **settings)
         adapter = HttpAdapter(core.pipeline, cfg, list(tokens))
         await adapter.start()
         running.append(adapter)

@@ -238,11 +238,14 @@ def test_the_same_text_always_gets_the_same_answer():
     assert first == second
 
 
-def test_platform_markup_is_stripped():
+def test_platform_markup_is_stripped_by_its_adapter():
+    from adapters.discord import plain_text as discord_text
+    from adapters.slack import plain_text as slack_text
+
     slack = "<@U024BE7LH> hi <#C0G9QF9GZ|support> see <https://x.example/a|the docs> :wave:"
-    assert normalise_message(slack) == "hi #support see the docs"
+    assert normalise_message(slack_text(slack)) == "hi #support see the docs"
     discord = "<@!80351110224678912> <@&165511591545143296> help <:kettle:123456> <#1234>"
-    assert normalise_message(discord) == "help"
+    assert normalise_message(discord_text(discord)) == "help"
     assert normalise_message(b"bad \xff bytes\x00\x07 here") == "bad \ufffd bytes here"
 
 

@@ -16,13 +16,16 @@ from fake_slack import (BOT_USER, FakeSlack, app_mention, block_action, bot_mess
                         envelope, im_message, message_changed, message_event)
 from slack_sdk.signature import SignatureVerifier
 
+from adapters import settings
 from adapters.slack import PLACEHOLDER, SlackAdapter
 from bot.core import open_core
 from bot.errors import AdapterError
 from bot.texts import TEXTS
 
 SUPPORT = "C0HELPDESK"
-MENTION = "<!subteam^S0SUPPORT>"
+STAFF = "S0SUPPORT"
+MENTION = f"<!subteam^{STAFF}>"
+AGENT = "U0AGENT001"
 #: deadlines, not expectations: a loaded machine is slow, and an idle one passes at once
 WAIT = 120
 MODEL_WAIT = 600
@@ -31,13 +34,14 @@ MODEL_WAIT = 600
 @pytest.fixture
 async def fake():
     server = await FakeSlack().start()
+    server.usergroups[STAFF] = [AGENT]
     yield server
     await server.stop()
 
 
 def open_slack_core(write_config, engine, max_tokens):
     config = write_config(model={"max_tokens": max_tokens}, adapters={"slack": {
-        "support_channels": [SUPPORT], "handoff_mention": MENTION}})
+        "support_channels": [SUPPORT], "handoff_mention": MENTION, "staff_group": STAFF}})
     return open_core(config, engine=engine, watch=False)
 
 
@@ -49,7 +53,7 @@ def slack_core(write_config, scripted):
 
 
 def slack_config(core, fake, **changes):
-    return dataclasses.replace(core.config.adapters.slack, api_url=fake.api_url, **changes)
+    return dataclasses.replace(settings(core.config, SlackAdapter), api_url=fake.api_url, **changes)
 
 
 async def socket_adapter(core, fake):
@@ -286,8 +290,10 @@ async def test_buttons_store_feedback_and_hand_off_until_released(fake, adapter,
     await settle(fake, adapter, [quiet, again])
     assert len(fake.calls) == calls  # silent while people handle the thread
 
-    await fake.push(block_action("babeldesk_release", "release", question["channel"],
-                                 handoff.result["ts"], question["ts"], user="U0AGENT001"),
+    release = actions_of(handoff)["elements"][0]
+    assert release["value"] == adapter.message_for(question, envelope(question)).key.id
+    await fake.push(block_action("babeldesk_release", release["value"], question["channel"],
+                                 handoff.result["ts"], question["ts"], user=AGENT),
                     kind="interactive")
     released = slack_core.pipeline.texts.get("released", "en")
     await fake.wait_for(lambda: fake.calls_to("chat.postMessage")[-1].params["text"]
@@ -305,8 +311,15 @@ async def test_release_by_mention(fake, adapter, slack_core):
     person = message("x", platform="slack", workspace="T0KETTLE01", channel=SUPPORT,
                      thread=thread)
     await slack_core.pipeline.hand_off(person)
-    await fake.push(envelope(app_mention("release", channel=SUPPORT, ts="1700030100.000100",
-                                         thread_ts=thread)))
+    # The customer cannot give the thread back to the bot; staff can, in any shipped language.
+    customer = await fake.push(envelope(app_mention("release", channel=SUPPORT,
+                                                    ts="1700030050.000100", thread_ts=thread)))
+    await settle(fake, adapter, [customer])
+    assert not fake.calls_to("chat.postMessage")
+    assert slack_core.history.is_handed_off(person.key)
+    await fake.push(envelope(app_mention(TEXTS["de"]["release_words"].split(",")[0],
+                                         channel=SUPPORT, ts="1700030100.000100",
+                                         thread_ts=thread, user=AGENT)))
     released = slack_core.pipeline.texts.get("released", "en")
     await fake.wait_for(lambda: fake.calls_to("chat.postMessage"), timeout=WAIT)
     assert fake.calls_to("chat.postMessage")[0].params["text"] == released
@@ -383,3 +396,93 @@ async def test_missing_and_rejected_tokens_are_one_clear_line(fake, slack_core, 
     with pytest.raises(AdapterError, match="rejected the app-level token in SLACK_APP_TOKEN"):
         await adapter.start()
     await adapter.stop()
+
+
+def test_the_manifest_lets_customers_write_to_the_bot_and_grants_what_it_calls():
+    import yaml
+    from helpers import ROOT
+
+    manifest = yaml.safe_load((ROOT / "docs" / "slack-app-manifest.yaml").read_text())
+    home = manifest["features"]["app_home"]
+    # Without these, Slack shows "Sending messages to this app has been turned off".
+    assert home["messages_tab_enabled"] is True
+    assert home["messages_tab_read_only_enabled"] is False
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    # the Web API methods babeldesk calls, and the scope each needs
+    assert {"chat:write", "users:read", "usergroups:read", "im:history",
+            "app_mentions:read"} <= scopes
+    assert "message.im" in manifest["settings"]["event_subscriptions"]["bot_events"]
+
+
+LONG = "Fill the kettle with a mix of half water and half white vinegar, and boil it. " * 40
+
+
+async def wait_idle(fake, adapter, core):
+    await fake.wait_for(lambda: core.pipeline.in_progress == 0 and not adapter.handlers.tasks,
+                        timeout=WAIT)
+
+
+async def test_a_refused_edit_stops_the_answer_and_stores_nothing(fake, adapter, slack_core,
+                                                                scripted):
+    # A slow answer of ~700 pieces, each sentence the article's: minutes, unless stopped.
+    scripted.answer = LONG
+    scripted.hold(lambda: False, after=1, pace=0.3)
+    event = app_mention("How do I descale my kettle?", channel="C0GENERAL1",
+                        ts="1700001000.000300")
+    # The placeholder is posted; then the channel is archived under it.
+    fake.failing_methods["chat.update"] = "is_archived"
+    await fake.push(envelope(event))
+    await fake.wait_for(lambda: fake.calls_to("chat.update"), timeout=WAIT)
+    await wait_idle(fake, adapter, slack_core)
+    assert len(fake.calls_to("chat.update")) == 1  # nothing more was tried there
+    assert slack_core.history.db.execute("SELECT count(*) FROM turns").fetchone() == (0,)
+    generated = slack_core.pipeline.metrics.registry.get_sample_value(
+        "babeldesk_generated_tokens_total")
+    assert generated < 300, generated
+
+
+async def answered(fake, question):
+    await fake.push(envelope(question))
+    await fake.wait_for(lambda: final_updates(fake), timeout=WAIT)
+    final = final_updates(fake)[-1]
+    return actions_of(final)["elements"][-1]["value"], final.params["ts"]
+
+
+async def test_only_the_asker_calls_a_person_and_only_staff_release(fake, adapter, slack_core):
+    question = app_mention("How do I get a refund?", ts="1700050000.000100")
+    turn_id, answer_ts = await answered(fake, question)
+    key = adapter.message_for(question, envelope(question)).key
+
+    # Someone else in the channel clicks "talk to a human" under the customer's answer.
+    await fake.push(block_action("babeldesk_handoff", turn_id, question["channel"], answer_ts,
+                                 question["ts"], user="U0BYSTANDER"), kind="interactive")
+    await fake.wait_for(lambda: fake.calls_to("chat.postEphemeral"), timeout=WAIT)
+    told = fake.calls_to("chat.postEphemeral")[0].params
+    assert told["user"] == "U0BYSTANDER" and told["text"] == TEXTS["en"]["only_asker"]
+    assert not slack_core.history.is_handed_off(key)
+
+    await fake.push(block_action("babeldesk_handoff", turn_id, question["channel"], answer_ts,
+                                 question["ts"]), kind="interactive")
+    await fake.wait_for(lambda: slack_core.history.is_handed_off(key), timeout=WAIT)
+    await fake.wait_for(lambda: any(MENTION in p.params.get("text", "")
+                                    for p in fake.calls_to("chat.postMessage")), timeout=WAIT)
+    handoff = fake.calls_to("chat.postMessage")[-1]
+    release = actions_of(handoff)["elements"][0]["value"]
+
+    # The customer (not staff, not an admin) cannot release; the agent (in the group) can.
+    await fake.push(block_action("babeldesk_release", release, question["channel"],
+                                 handoff.result["ts"], question["ts"]), kind="interactive")
+    await fake.wait_for(lambda: len(fake.calls_to("chat.postEphemeral")) == 2, timeout=WAIT)
+    assert fake.calls_to("chat.postEphemeral")[1].params["text"] == TEXTS["en"]["only_staff"]
+    assert slack_core.history.is_handed_off(key)
+    await fake.push(block_action("babeldesk_release", release, question["channel"],
+                                 handoff.result["ts"], question["ts"], user=AGENT),
+                    kind="interactive")
+    await fake.wait_for(lambda: not slack_core.history.is_handed_off(key), timeout=WAIT)
+    # A workspace admin outside the group may release too.
+    await slack_core.pipeline.hand_off(adapter.message_for(question, envelope(question)))
+    fake.users["U0ADMIN001"] = {"is_admin": True}
+    await fake.push(block_action("babeldesk_release", release, question["channel"],
+                                 handoff.result["ts"], question["ts"], user="U0ADMIN001"),
+                    kind="interactive")
+    await fake.wait_for(lambda: not slack_core.history.is_handed_off(key), timeout=WAIT)

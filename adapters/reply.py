@@ -1,0 +1,220 @@
+"""The reply protocol every chat platform shares, written once.
+
+A platform implements an `Outbox` (send, edit and delete one message, and its own markup);
+`Replies` does the rest: the message that streams while the model writes (edited at most once
+per `update_interval`), the answer split to the platform's length limit, which buttons an
+answer gets, who may press them, the words that give a handed-off conversation back to the
+bot, and stopping the model when the platform refuses what it writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.message import Answer, Message
+from bot.pipeline import Pipeline
+from bot.text import split_message
+from bot.texts import TEXTS
+
+log = logging.getLogger(__name__)
+
+#: shown at the end of an answer still being written
+WRITING = "…"
+
+
+class Refused(Exception):
+    """The platform refuses a post or an edit for good (no access, channel or message gone):
+    nobody will see the answer, so it is not written further."""
+
+
+@dataclass(frozen=True)
+class Button:
+    #: up, down, human, release or claim
+    action: str
+    #: the stored answer's id for up / down / human; the conversation's for release / claim
+    value: str
+    label: str = ""
+
+    EMOJI = {"up": "👍", "down": "👎", "human": "🙋", "release": "🤖", "claim": "✋"}
+
+    @property
+    def emoji(self) -> str:
+        return self.EMOJI[self.action]
+
+
+@dataclass(frozen=True)
+class Final:
+    """A whole answer's last message, for the platform to render: sources and buttons."""
+
+    answer: Answer
+    sources_label: str = ""
+    #: "path › heading" of each source
+    sources: list[str] = field(default_factory=list)
+    buttons: list[Button] = field(default_factory=list)
+
+
+class Outbox:
+    """Where one answer goes: a thread, a channel, a DM, an interaction's follow-up.
+
+    `send` and `edit` raise `Refused` when the platform will not take the message at all;
+    any other error while streaming loses only that preview.
+    """
+
+    #: the longest message the platform takes, in characters
+    limit = 2000
+    #: posted at once, before the model writes (None: the first preview is the first post)
+    placeholder: str | None = None
+
+    async def send(self, text: str, final: Final | None = None) -> Any:
+        raise NotImplementedError
+
+    async def edit(self, posted: Any, text: str, final: Final | None = None) -> Any:
+        raise NotImplementedError
+
+    async def delete(self, posted: Any) -> None:
+        raise NotImplementedError
+
+    def markup(self, text: str) -> str:
+        """The model's Markdown in the platform's own markup."""
+        return text
+
+    def writing(self) -> contextlib.AbstractAsyncContextManager:
+        """Shown while the model writes (Discord's typing indicator)."""
+        return contextlib.nullcontext()
+
+
+def release_words(texts: dict[str, dict[str, str]] = TEXTS) -> frozenset[str]:
+    """What staff may say to the bot to let it answer again, in every shipped language."""
+    words = set()
+    for entries in texts.values():
+        words |= {w.strip().lower() for w in entries.get("release_words", "").split(",")}
+    return frozenset(w for w in words if w)
+
+
+_MENTION = re.compile(r"<[@#!][^>]*>")
+
+
+def said_words(text: str) -> str:
+    """A short message without mentions, lower-cased, for comparing with release words."""
+    return " ".join(_MENTION.sub(" ", text).lower().split()).strip(" .!¡?¿。！")
+
+
+class Replies:
+    """The reply protocol for one platform; an adapter has one."""
+
+    def __init__(self, pipeline: Pipeline, update_interval: float):
+        self.pipeline = pipeline
+        self.texts = pipeline.texts
+        self.update_interval = update_interval
+        self.release_words = release_words() | release_words(
+            {lang: {"release_words": self.texts.get("release_words", lang)}
+             for lang in pipeline.config.languages})
+
+    # -- answering --
+
+    async def deliver(self, message: Message, outbox: Outbox) -> Answer | None:
+        """Answer the message in the outbox, streaming; None when the platform refused it
+        (the model was stopped and nothing was stored)."""
+        posted = None
+        if outbox.placeholder is not None:
+            try:
+                posted = await outbox.send(outbox.placeholder)
+            except Refused as exc:
+                log.warning("%s: cannot post in %s (%s): not answering", message.platform,
+                            message.key.id, exc)
+                return None
+        reply = self.pipeline.respond(message)
+        last = time.monotonic()
+        streamed = shown = ""
+        try:
+            async with outbox.writing():
+                async for chunk in reply:
+                    streamed += chunk
+                    if time.monotonic() - last < self.update_interval or streamed == shown:
+                        continue
+                    preview = split_message(outbox.markup(streamed), outbox.limit - 2)[0]
+                    posted = await self._preview(outbox, posted, f"{preview} {WRITING}")
+                    shown, last = streamed, time.monotonic()
+                answer = await reply
+        except Refused as exc:
+            reply.cancel()
+            log.warning("%s: %s refused the answer being written (%s): the model stopped "
+                        "and nothing is stored", message.platform, message.key.id, exc)
+            return None
+        if answer.silent:
+            if posted is not None:
+                await outbox.delete(posted)
+            return answer
+        if posted is not None:  # edits stay at most one per interval, the last one too
+            await asyncio.sleep(max(0.0, self.update_interval - (time.monotonic() - last)))
+        try:
+            await self.post(outbox, answer, posted)
+        except Refused as exc:
+            log.warning("%s: %s refused the answer (%s)", message.platform, message.key.id,
+                        exc)
+        return answer
+
+    async def _preview(self, outbox: Outbox, posted: Any, text: str) -> Any:
+        try:
+            if posted is None:
+                return await outbox.send(text)
+            return await outbox.edit(posted, text) or posted
+        except Refused:
+            raise
+        except Exception as exc:  # a lost preview is no reason to lose the answer
+            log.warning("a streaming preview failed: %s", exc)
+            return posted
+
+    async def post(self, outbox: Outbox, answer: Answer, posted: Any = None) -> None:
+        """The whole answer, split to the platform's limit; the last piece carries the
+        sources and the buttons."""
+        body = f"_{answer.notice}_\n\n{answer.text}" if answer.notice else answer.text
+        pieces = split_message(outbox.markup(body), outbox.limit) or [answer.text[:outbox.limit]]
+        final = self.final(answer)
+        for i, piece in enumerate(pieces):
+            last = final if i == len(pieces) - 1 else None
+            if i == 0 and posted is not None:
+                await outbox.edit(posted, piece, last)
+            else:
+                await outbox.send(piece, last)
+
+    def final(self, answer: Answer) -> Final:
+        sources = [f"{s.path} › {s.heading}" for s in answer.sources]
+        return Final(answer, self.texts.get("sources", answer.language), sources,
+                     self.buttons(answer))
+
+    def buttons(self, answer: Answer) -> list[Button]:
+        """👍 / 👎 under a stored answer, and "talk to a human" under anything stored but an
+        empty message or a refusal."""
+        if answer.turn_id is None or answer.kind in ("empty", "refused"):
+            return []
+        value = str(answer.turn_id)
+        buttons = [Button("up", value), Button("down", value)] if answer.kind == "answer" \
+            else []
+        return buttons + [Button("human", value,
+                                 self.texts.get("human_button", answer.language))]
+
+    # -- handoff --
+
+    def is_release(self, text: str) -> bool:
+        return said_words(text) in self.release_words
+
+    async def may_hand_off(self, turn_id: int, user: str) -> bool:
+        """Only the person who asked calls in a person for their question."""
+        asker = await self.pipeline.asker_of(turn_id)
+        return not asker or asker == user
+
+    async def release_button(self, where: Message) -> Button:
+        """For staff: the bot answers in this conversation again."""
+        return Button("release", where.key.id, await self.text("release_button", where))
+
+    async def text(self, key: str, where: Message) -> str:
+        """A canned text in the conversation's language."""
+        language = await asyncio.to_thread(self.pipeline.language_of, where.key)
+        return self.texts.get(key, language)
