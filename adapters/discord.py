@@ -23,7 +23,7 @@ from bot.history import ConversationKey
 from bot.message import Attachment, Message
 from bot.pipeline import Pipeline
 from . import Handlers, settings
-from .reply import WRITING, Button, Final, Outbox, Refused, Replies
+from .reply import WRITING, Button, Final, Outbox, Refused, Replies, key_of
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,13 @@ class DiscordConfig:
     #: channel ids where the bot never speaks, not even when mentioned
     ignore_channels: list[str] = field(default_factory=list)
     #: the support team's role id: mentioned when someone asks for a human; its members, and
-    #: whoever may manage messages in the channel, may let the bot answer again
+    #: whoever may manage messages in the channel, may claim a handoff and let the bot answer
+    #: again
     handoff_role: str = ""
+    #: channel id where the team is told of each handoff (who, the question, the language, a
+    #: link, the conversation so far) with Claim and Release buttons; without it a DM offers no
+    #: "talk to a human", since staff cannot join a DM with the bot
+    handoff_channel: str = ""
     #: seconds between two edits of a streaming answer
     update_interval: float = 1.0
 
@@ -62,6 +67,8 @@ class DiscordConfig:
             for i, channel in enumerate(getattr(self, name)):
                 check(channel.isdigit(), f"{key}.{name}[{i}]",
                       f"must be a Discord channel id (digits), got {channel!r}")
+        check(not self.handoff_channel or self.handoff_channel.isdigit(), f"{key}.handoff_channel",
+              f"must be a Discord channel id (digits), got {self.handoff_channel!r}")
         check(not self.handoff_role or self.handoff_role.isdigit(), f"{key}.handoff_role",
               f"must be a Discord role id (digits), got {self.handoff_role!r}")
 
@@ -77,8 +84,9 @@ class DiscordOutbox(Outbox):
     limit = LIMIT
 
     def __init__(self, target: discord.abc.Messageable, reference: discord.Message | None,
-                 adapter: "DiscordAdapter"):
+                 adapter: "DiscordAdapter", handoff: bool = True):
         self.target, self.reference, self.adapter = target, reference, adapter
+        self.handoff = handoff
 
     async def send(self, text: str, final: Final | None = None) -> discord.Message:
         extras = self.adapter.render(final) if final else {}
@@ -249,7 +257,7 @@ class DiscordAdapter:
             return
         if await self.pipeline.is_handed_off(incoming.key):
             if self._mentioned(message) and self.replies.is_release(message.content) \
-                    and self.is_staff(message.author, message.channel):
+                    and self.is_staff(message.author, _permissions(message)):
                 said = await self.pipeline.release(incoming.key)
                 await message.channel.send(said)
             return
@@ -261,7 +269,9 @@ class DiscordAdapter:
             target = await message.create_thread(name=name or "question")
             reference = None
             incoming = dataclasses.replace(incoming, thread=str(target.id))
-        await self.replies.deliver(incoming, DiscordOutbox(target, reference, self))
+        await self.replies.deliver(incoming, DiscordOutbox(
+            target, reference, self,
+            handoff=not incoming.is_direct or bool(self.config.handoff_channel)))
 
     def render(self, final: Final) -> dict:
         """An answer's last message: its sources as an embed, its buttons as a view."""
@@ -290,17 +300,14 @@ class DiscordAdapter:
                        author=str(interaction.user.id), text="",
                        is_direct=interaction.guild_id is None)
 
-    def is_staff(self, user: discord.abc.User, channel) -> bool:
-        """Has the support role, or may manage messages in the channel (a moderator)."""
+    def is_staff(self, user: discord.abc.User, permissions: discord.Permissions | None) -> bool:
+        """Has the support role, or may manage messages where they are (a moderator)."""
         if not isinstance(user, discord.Member):
             return False  # a DM: nobody there is staff
         role = self.config.handoff_role
         if role and any(str(r.id) == role for r in user.roles):
             return True
-        try:
-            return channel.permissions_for(user).manage_messages
-        except (AttributeError, discord.ClientException):
-            return False
+        return bool(permissions and permissions.manage_messages)
 
     async def on_button(self, interaction: discord.Interaction, button: Button) -> None:
         try:
@@ -321,25 +328,80 @@ class DiscordAdapter:
                 await interaction.response.send_message(
                     await self.replies.text("only_asker", where), ephemeral=True)
                 return
-            said = await self.pipeline.hand_off(where)
-            role = f"<@&{self.config.handoff_role}> " if self.config.handoff_role else ""
-            view = discord.ui.View(timeout=None)
-            view.add_item(self.Button(await self.replies.release_button(where)))
-            await interaction.response.send_message(
-                f"{role}{said}", view=view, allowed_mentions=discord.AllowedMentions(roles=True))
-        elif button.action == "release":
-            if not self.is_staff(interaction.user, interaction.channel):
-                await interaction.response.send_message(
-                    await self.replies.text("only_staff", where), ephemeral=True)
-                return
-            # Buttons posted before conversation ids were carried hold "0".
-            key = ConversationKey(*button.value.split("/")) if "/" in button.value \
-                else where.key
-            said = await self.pipeline.release(key)
-            if said:
+            said = await self.replies.hand_off(where)
+            if where.is_direct:
+                # Nobody from the team can join a DM: say so, and tell the team.
                 await interaction.response.send_message(said)
             else:
-                await interaction.response.defer()
+                view = discord.ui.View(timeout=None)
+                view.add_item(self.Button(await self.replies.release_button(where)))
+                await interaction.response.send_message(
+                    f"{self._role()}{said}", view=view,
+                    allowed_mentions=discord.AllowedMentions(roles=True))
+            if self.config.handoff_channel:
+                await self._notify_staff(where)
+        elif not self.is_staff(interaction.user, interaction.permissions):
+            await interaction.response.send_message(
+                await self.replies.text("only_staff", where), ephemeral=True)
+        elif button.action == "claim":
+            await self._claim(interaction, key_of(button.value))
+        elif button.action == "release":
+            # Buttons posted before conversation ids were carried hold "0".
+            key = key_of(button.value) if "/" in button.value else where.key
+            said = await self.pipeline.release(key)
+            if said and _channel_of(key) == str(interaction.channel_id):
+                await interaction.response.send_message(said)
+                return
+            await interaction.response.defer()
+            if said:
+                await (await self._channel(_channel_of(key))).send(said)
+
+    def _role(self) -> str:
+        return f"<@&{self.config.handoff_role}> " if self.config.handoff_role else ""
+
+    async def _channel(self, channel_id: str):
+        return self.client.get_channel(int(channel_id)) or \
+            await self.client.fetch_channel(int(channel_id))
+
+    async def _notify_staff(self, where: Message) -> None:
+        """The handoff notice in the team's channel: who, where, the conversation so far."""
+        place, link = "DM", ""
+        if not where.is_direct:
+            place = f"<#{_channel_of(where.key)}>"
+            link = (f"https://discord.com/channels/{where.workspace}/"
+                    f"{_channel_of(where.key)}")
+        notice = await self.replies.notice(where, f"<@{where.author}>", place)
+        lines = [f"> {line}" for line in notice.question.splitlines()]
+        description = "\n".join(lines + [""] + notice.transcript + ([link] if link else []))
+        view = discord.ui.View(timeout=None)
+        for button in notice.buttons:
+            view.add_item(self.Button(button))
+        channel = await self._channel(self.config.handoff_channel)
+        await channel.send(f"{self._role()}{notice.headline}",
+                           embed=discord.Embed(description=description[:4096]), view=view,
+                           allowed_mentions=discord.AllowedMentions(roles=True, users=False))
+
+    async def _claim(self, interaction: discord.Interaction, key: ConversationKey) -> None:
+        agent = f"<@{interaction.user.id}>"
+        view = discord.ui.View(timeout=None)
+        view.add_item(self.Button(self.replies.notice_buttons(key)[1]))
+        notice = interaction.message.content if interaction.message else ""
+        # The notice shows who took it, and loses its Claim button.
+        await interaction.response.edit_message(content=f"{notice}\n✋ {agent}", view=view)
+        said = await self.replies.claimed(key, agent)
+        await (await self._channel(_channel_of(key))).send(said)
+
+
+def _channel_of(key: ConversationKey) -> str:
+    """Where a conversation is written: its thread, else its channel (or DM)."""
+    return key.thread or key.channel
+
+
+def _permissions(message: discord.Message) -> discord.Permissions | None:
+    try:
+        return message.channel.permissions_for(message.author)
+    except (AttributeError, discord.ClientException):
+        return None
 
 
 def _is_forum_post(channel) -> bool:

@@ -17,15 +17,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.history import ConversationKey
 from bot.message import Answer, Message
 from bot.pipeline import Pipeline
 from bot.text import split_message
-from bot.texts import TEXTS
+from bot.texts import ENDONYMS, TEXTS
 
 log = logging.getLogger(__name__)
 
 #: shown at the end of an answer still being written
 WRITING = "…"
+#: turns of the conversation shown to staff in a handoff notice, and characters of each
+TRANSCRIPT_TURNS = 10
+TRANSCRIPT_CHARS = 300
 
 
 class Refused(Exception):
@@ -59,6 +63,18 @@ class Final:
     buttons: list[Button] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Notice:
+    """What the support team sees in its handoff channel when a customer asks for a person,
+    in the team's language (the default language)."""
+
+    headline: str
+    question: str
+    #: the conversation so far, a line a turn: "🙋 …" the customer, "🤖 …" babeldesk
+    transcript: list[str]
+    buttons: list[Button]
+
+
 class Outbox:
     """Where one answer goes: a thread, a channel, a DM, an interaction's follow-up.
 
@@ -70,6 +86,9 @@ class Outbox:
     limit = 2000
     #: posted at once, before the model writes (None: the first preview is the first post)
     placeholder: str | None = None
+    #: whether staff can be reached from here: a "talk to a human" button is offered only then
+    #: (a DM with the bot reaches people only through a handoff channel)
+    handoff = True
 
     async def send(self, text: str, final: Final | None = None) -> Any:
         raise NotImplementedError
@@ -176,7 +195,7 @@ class Replies:
         sources and the buttons."""
         body = f"_{answer.notice}_\n\n{answer.text}" if answer.notice else answer.text
         pieces = split_message(outbox.markup(body), outbox.limit) or [answer.text[:outbox.limit]]
-        final = self.final(answer)
+        final = self.final(answer, outbox.handoff)
         for i, piece in enumerate(pieces):
             last = final if i == len(pieces) - 1 else None
             if i == 0 and posted is not None:
@@ -184,21 +203,23 @@ class Replies:
             else:
                 await outbox.send(piece, last)
 
-    def final(self, answer: Answer) -> Final:
+    def final(self, answer: Answer, handoff: bool = True) -> Final:
         sources = [f"{s.path} › {s.heading}" for s in answer.sources]
         return Final(answer, self.texts.get("sources", answer.language), sources,
-                     self.buttons(answer))
+                     self.buttons(answer, handoff))
 
-    def buttons(self, answer: Answer) -> list[Button]:
+    def buttons(self, answer: Answer, handoff: bool = True) -> list[Button]:
         """👍 / 👎 under a stored answer, and "talk to a human" under anything stored but an
-        empty message or a refusal."""
+        empty message or a refusal, where staff can be reached."""
         if answer.turn_id is None or answer.kind in ("empty", "refused"):
             return []
         value = str(answer.turn_id)
         buttons = [Button("up", value), Button("down", value)] if answer.kind == "answer" \
             else []
-        return buttons + [Button("human", value,
-                                 self.texts.get("human_button", answer.language))]
+        if handoff:
+            buttons.append(Button("human", value,
+                                  self.texts.get("human_button", answer.language)))
+        return buttons
 
     # -- handoff --
 
@@ -210,6 +231,34 @@ class Replies:
         asker = await self.pipeline.asker_of(turn_id)
         return not asker or asker == user
 
+    async def hand_off(self, where: Message) -> str:
+        """People take the conversation over; what the customer is told. In a DM, staff
+        cannot join: a person will write to them directly."""
+        said = await self.pipeline.hand_off(where)
+        return await self.text("handoff_done_direct", where) if where.is_direct else said
+
+    async def notice(self, where: Message, customer: str, place: str) -> Notice:
+        """The handoff notice for the support team's channel."""
+        turns = await self.pipeline.transcript(where.key, TRANSCRIPT_TURNS)
+        language = await asyncio.to_thread(self.pipeline.language_of, where.key)
+        staff = self.pipeline.config.default_language
+        headline = self.texts.get("handoff_request", staff).format(
+            customer=customer, place=place, language=ENDONYMS.get(language, language))
+        question = next((t.text for t in reversed(turns) if t.role == "user"), "")
+        transcript = [f"{'🙋' if t.role == 'user' else '🤖'} {_shorten(t.text)}" for t in turns]
+        return Notice(headline, question, transcript, self.notice_buttons(where.key))
+
+    def notice_buttons(self, key: ConversationKey) -> list[Button]:
+        """Claim and Release, for the team, in its language."""
+        staff = self.pipeline.config.default_language
+        return [Button("claim", key.id, self.texts.get("claim_button", staff)),
+                Button("release", key.id, self.texts.get("release_button", staff))]
+
+    async def claimed(self, key: ConversationKey, agent: str) -> str:
+        """Said in the customer's conversation when someone from the team takes it."""
+        language = await asyncio.to_thread(self.pipeline.language_of, key)
+        return self.texts.get("claimed", language).format(agent=agent)
+
     async def release_button(self, where: Message) -> Button:
         """For staff: the bot answers in this conversation again."""
         return Button("release", where.key.id, await self.text("release_button", where))
@@ -218,3 +267,13 @@ class Replies:
         """A canned text in the conversation's language."""
         language = await asyncio.to_thread(self.pipeline.language_of, where.key)
         return self.texts.get(key, language)
+
+
+def key_of(value: str) -> ConversationKey:
+    """The conversation a staff button names (its `ConversationKey.id`)."""
+    return ConversationKey(*value.split("/", 3))
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= TRANSCRIPT_CHARS else text[:TRANSCRIPT_CHARS - 1] + "…"

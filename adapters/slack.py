@@ -28,7 +28,7 @@ from bot.history import ConversationKey
 from bot.message import Attachment, Message
 from bot.pipeline import Pipeline
 from . import Handlers, listen, settings, stop_listening
-from .reply import WRITING, Button, Final, Outbox, Refused, Replies
+from .reply import WRITING, Button, Final, Outbox, Refused, Replies, key_of
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,12 @@ class SlackConfig:
     #: posted when someone asks for a human, e.g. <!subteam^S0123ABCD> for a user group
     handoff_mention: str = ""
     #: the support team's user group id (S0123ABCD): its members, and the workspace's admins
-    #: and owners, may let the bot answer again after a handoff
+    #: and owners, may claim a handoff and let the bot answer again
     staff_group: str = ""
+    #: channel id where the team is told of each handoff (who, the question, the language, a
+    #: link, the conversation so far) with Claim and Release buttons; without it a DM offers no
+    #: "talk to a human", since staff cannot join a DM with the bot
+    handoff_channel: str = ""
     #: seconds between two edits of a streaming answer (Slack allows about one per second)
     update_interval: float = 1.0
     #: Web API base URL; only for Slack GovSlack or a test server
@@ -92,6 +96,10 @@ class SlackConfig:
             for i, channel in enumerate(getattr(self, name)):
                 check(channel[:1] in "CGD" and channel.isalnum(), f"{key}.{name}[{i}]",
                       f"must be a Slack channel id like C0123ABCD, got {channel!r}")
+        check(not self.handoff_channel or (self.handoff_channel[:1] in "CG"
+                                           and self.handoff_channel.isalnum()),
+              f"{key}.handoff_channel", f"must be a Slack channel id like C0123ABCD, got "
+                                        f"{self.handoff_channel!r}")
         check(not self.staff_group or (self.staff_group[:1] == "S"
                                        and self.staff_group.isalnum()),
               f"{key}.staff_group", f"must be a Slack user group id like S0123ABCD, got "
@@ -130,8 +138,10 @@ class SlackOutbox(Outbox):
     limit = LIMIT
     placeholder = PLACEHOLDER
 
-    def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str | None):
+    def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str | None,
+                 handoff: bool = True):
         self.client, self.channel, self.thread_ts = client, channel, thread_ts
+        self.handoff = handoff
 
     def markup(self, text: str) -> str:
         return to_mrkdwn(text)
@@ -182,6 +192,10 @@ def render(text: str, final: Final) -> list[dict]:
 #: button action → Slack action id (the ids of answers posted by earlier versions)
 ACTION_IDS = {"up": "babeldesk_up", "down": "babeldesk_down", "human": "babeldesk_handoff",
               "release": "babeldesk_release", "claim": "babeldesk_claim"}
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f"> {line}" for line in text.splitlines())
 
 
 def _button(button: Button) -> dict:
@@ -317,6 +331,11 @@ class SlackAdapter:
             await ack()
             await self._guard(self._on_release(body, action))
 
+        @app.action("babeldesk_claim")
+        async def on_claim(ack, body, action):
+            await ack()
+            await self._guard(self._on_claim(body, action))
+
     async def _guard(self, work) -> None:
         """One message's failure is logged; the bot carries on with the next."""
         try:
@@ -373,8 +392,9 @@ class SlackAdapter:
                 await self._release(message.key, message.author, message.channel,
                                     reply_thread)
             return
-        await self.replies.deliver(message, SlackOutbox(self.client, message.channel,
-                                                        reply_thread))
+        await self.replies.deliver(message, SlackOutbox(
+            self.client, message.channel, reply_thread,
+            handoff=not message.is_direct or bool(self.config.handoff_channel)))
 
     # -- buttons --
 
@@ -386,7 +406,8 @@ class SlackAdapter:
         return Message(platform="slack", workspace=body.get("team", {}).get("id") or
                        self.team_id, channel=channel,
                        thread=posted.get("thread_ts") or container.get("thread_ts") or "",
-                       author=body.get("user", {}).get("id", ""), text="")
+                       author=body.get("user", {}).get("id", ""), text="",
+                       is_direct=channel.startswith("D"))
 
     async def _tell(self, body: dict, text: str) -> None:
         """A line only the person who clicked sees."""
@@ -406,20 +427,71 @@ class SlackAdapter:
         if not await self.replies.may_hand_off(int(action["value"]), message.author):
             await self._tell(body, await self.replies.text("only_asker", message))
             return
-        said = await self.pipeline.hand_off(message)
-        text = f"{self.config.handoff_mention} {said}".strip()
-        release = self.replies.release_button(message)
-        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
-                  {"type": "actions", "block_id": "babeldesk_handoff",
-                   "elements": [_button(await release)]}]
-        await self.client.chat_postMessage(channel=message.channel, text=text, blocks=blocks,
-                                           thread_ts=message.thread or None)
+        said = await self.replies.hand_off(message)
+        thread_ts = message.thread or None
+        if message.is_direct:
+            # Nobody from the team can join a DM: say so, and tell the team where they work.
+            await self.client.chat_postMessage(channel=message.channel, text=said,
+                                               thread_ts=thread_ts)
+        else:
+            text = f"{self.config.handoff_mention} {said}".strip()
+            release = await self.replies.release_button(message)
+            blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                      {"type": "actions", "block_id": "babeldesk_handoff",
+                       "elements": [_button(release)]}]
+            await self.client.chat_postMessage(channel=message.channel, text=text,
+                                               blocks=blocks, thread_ts=thread_ts)
+        if self.config.handoff_channel:
+            await self._notify_staff(message)
+
+    async def _notify_staff(self, where: Message) -> None:
+        """The handoff notice in the team's channel: who, where, the conversation so far."""
+        place, link = "DM", ""
+        if not where.is_direct:
+            place = f"<#{where.channel}>"
+            found = await self.client.chat_getPermalink(channel=where.channel,
+                                                        message_ts=where.thread)
+            link = found.get("permalink", "")
+        notice = await self.replies.notice(where, f"<@{where.author}>", place)
+        text = f"{self.config.handoff_mention} {notice.headline}".strip()
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+        if notice.question:
+            blocks.append({"type": "section", "text": {
+                "type": "mrkdwn", "text": _quote(notice.question)[:LIMIT]}})
+        if notice.transcript:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+                "\n".join(notice.transcript))[:LIMIT]}]})
+        if link:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
+                                                            "text": f"<{link}|{link}>"}]})
+        blocks.append({"type": "actions", "block_id": "babeldesk_staff",
+                       "elements": [_button(b) for b in notice.buttons]})
+        await self.client.chat_postMessage(channel=self.config.handoff_channel, text=text,
+                                           blocks=blocks)
+
+    async def _on_claim(self, body: dict, action: dict) -> None:
+        clicked = self._key_message(body)
+        if not await self.is_staff(clicked.author):
+            await self._tell(body, await self.replies.text("only_staff", clicked))
+            return
+        key = key_of(action["value"])
+        said = await self.replies.claimed(key, f"<@{clicked.author}>")
+        await self.client.chat_postMessage(channel=key.channel, text=said,
+                                           thread_ts=key.thread or None)
+        # The notice shows who took it, and loses its Claim button.
+        posted = body.get("message", {})
+        blocks = [b for b in posted.get("blocks", []) if b.get("type") != "actions"]
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"✋ <@{clicked.author}>"}]})
+        blocks.append({"type": "actions", "block_id": "babeldesk_staff", "elements": [
+            _button(b) for b in self.replies.notice_buttons(key)[1:]]})
+        await self.client.chat_update(channel=clicked.channel, ts=posted.get("ts", ""),
+                                      text=posted.get("text", "") or said, blocks=blocks)
 
     async def _on_release(self, body: dict, action: dict) -> None:
         where = self._key_message(body)
         # Buttons posted before conversation ids were carried say only "release".
-        key = where.key if "/" not in action["value"] else \
-            ConversationKey(*action["value"].split("/"))
+        key = key_of(action["value"]) if "/" in action["value"] else where.key
         if not await self.is_staff(where.author):
             await self._tell(body, await self.replies.text("only_staff", where))
             return

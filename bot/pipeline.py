@@ -303,6 +303,11 @@ class Pipeline:
         log.info("%s released back to babeldesk", key.id)
         return self.texts.get("released", language or self.config.default_language)
 
+    async def transcript(self, key, limit: int = 10) -> list:
+        """The conversation's last `limit` turns, oldest first (for the staff a handoff
+        calls in)."""
+        return await asyncio.to_thread(self.history.recent, key, limit)
+
     async def asker_of(self, turn_id: int) -> str:
         """Who asked the question a stored answer answers; "" when it is forgotten."""
         turn = await asyncio.to_thread(self.history.turn, turn_id)

@@ -114,6 +114,11 @@ class FakeSlack:
             if params.get("thread_ts"):
                 message["thread_ts"] = params["thread_ts"]
             return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}
+        if method == "chat.getPermalink":
+            ts = params.get("message_ts", "").replace(".", "")
+            return {"ok": True, "channel": params.get("channel"),
+                    "permalink": f"https://kettlebird.slack.com/archives/{params.get('channel')}"
+                                 f"/p{ts}"}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
         if method == "usergroups.users.list":

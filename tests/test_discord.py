@@ -397,3 +397,64 @@ async def test_a_deleted_reply_stops_the_answer_and_stores_nothing(discord_fake,
     generated = discord_core.pipeline.metrics.registry.get_sample_value(
         "babeldesk_generated_tokens_total")
     assert generated < 300, generated
+
+
+def interaction_callbacks(fake):
+    return fake.calls_to("POST", r"/interactions/\d+/[^/]+/callback")
+
+
+async def test_a_dm_offers_a_person_only_where_the_team_is_told(discord_fake, adapter):
+    fake = discord_fake
+    await fake.dispatch("MESSAGE_CREATE", message_create("How do I get a refund?", DM_CHANNEL,
+                                                         guild_id=None))
+    await fake.wait_for(lambda: finished(fake, DM_CHANNEL), timeout=WAIT)
+    ids = custom_ids(finished(fake, DM_CHANNEL)[-1])
+    # Staff cannot join a DM with the bot, and no handoff channel is set: no false promise.
+    assert [i.split(":")[1] for i in ids] == ["up", "down"]
+
+
+async def test_a_dm_handoff_reaches_the_team_who_claim_and_release_it(discord_fake,
+                                                                     discord_core):
+    fake = discord_fake
+    adapter = await connected(discord_core, handoff_channel=str(GENERAL))
+    try:
+        await fake.dispatch("MESSAGE_CREATE", message_create(
+            "¿Cómo consigo un reembolso?", DM_CHANNEL, guild_id=None))
+        await fake.wait_for(lambda: finished(fake, DM_CHANNEL), timeout=WAIT)
+        final = finished(fake, DM_CHANNEL)[-1]
+        human = custom_ids(final)[-1]
+        answer_message = fake.messages[int(final.response["id"])]
+        await fake.dispatch("INTERACTION_CREATE", interaction_create(human, answer_message,
+                                                                     guild_id=None))
+        await fake.wait_for(lambda: [c for c in posts(fake, GENERAL) if c.status == 200],
+                            timeout=WAIT)
+        told = interaction_callbacks(fake)[-1].json["data"]
+        # The customer is told the truth, in their language; no role is pinged in a DM.
+        assert told["content"] == TEXTS["es"]["handoff_done_direct"]
+        notice = posts(fake, GENERAL)[-1].json
+        assert notice["content"].startswith(f"<@&{SUPPORT_ROLE}> ")
+        assert f"<@{CUSTOMER}>" in notice["content"] and "español" in notice["content"]
+        assert "> ¿Cómo consigo un reembolso?" in notice["embeds"][0]["description"]
+        claim, release = custom_ids(posts(fake, GENERAL)[-1])
+        key = ConversationKey("discord", "", str(DM_CHANNEL), "")
+        assert claim == f"babeldesk:claim:{key.id}" and release == f"babeldesk:release:{key.id}"
+        notice_message = fake.messages[int(posts(fake, GENERAL)[-1].response["id"])]
+
+        # A customer cannot claim; the agent (Support role) can: the customer hears who.
+        await fake.dispatch("INTERACTION_CREATE", interaction_create(claim, notice_message))
+        await fake.wait_for(lambda: interaction_callbacks(fake)[-1].json["data"].get("flags")
+                            == 64, timeout=WAIT)
+        await fake.dispatch("INTERACTION_CREATE", interaction_create(claim, notice_message,
+                                                                     user=AGENT))
+        claimed = TEXTS["es"]["claimed"].format(agent=f"<@{AGENT}>")
+        await fake.wait_for(lambda: posts(fake, DM_CHANNEL)[-1].json["content"] == claimed,
+                            timeout=WAIT)
+        assert interaction_callbacks(fake)[-1].json["type"] == 7  # the notice, updated
+        assert discord_core.history.is_handed_off(key)
+        await fake.dispatch("INTERACTION_CREATE", interaction_create(release, notice_message,
+                                                                     user=AGENT))
+        await fake.wait_for(lambda: not discord_core.history.is_handed_off(key), timeout=WAIT)
+        await fake.wait_for(lambda: posts(fake, DM_CHANNEL)[-1].json["content"]
+                            == TEXTS["es"]["released"], timeout=WAIT)
+    finally:
+        await adapter.stop()

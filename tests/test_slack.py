@@ -56,8 +56,8 @@ def slack_config(core, fake, **changes):
     return dataclasses.replace(settings(core.config, SlackAdapter), api_url=fake.api_url, **changes)
 
 
-async def socket_adapter(core, fake):
-    adapter = SlackAdapter(core.pipeline, slack_config(core, fake), "xoxb-test",
+async def socket_adapter(core, fake, **changes):
+    adapter = SlackAdapter(core.pipeline, slack_config(core, fake, **changes), "xoxb-test",
                            app_token="xapp-test")
     await adapter.start()
     await fake.wait_for_socket(timeout=WAIT)
@@ -486,3 +486,80 @@ async def test_only_the_asker_calls_a_person_and_only_staff_release(fake, adapte
                                  handoff.result["ts"], question["ts"], user="U0ADMIN001"),
                     kind="interactive")
     await fake.wait_for(lambda: not slack_core.history.is_handed_off(key), timeout=WAIT)
+
+
+HANDOFFS = "C0STAFFDESK"
+
+
+def in_channel(fake, channel):
+    return [p for p in fake.calls_to("chat.postMessage") if p.params["channel"] == channel]
+
+
+async def test_a_dm_offers_a_person_only_where_the_team_is_told(fake, slack_core):
+    adapter = await socket_adapter(slack_core, fake)
+    try:
+        await fake.push(envelope(im_message("How do I get a refund?")))
+        await fake.wait_for(lambda: final_updates(fake), timeout=WAIT)
+        buttons = [e["action_id"] for e in actions_of(final_updates(fake)[-1])["elements"]]
+        # Staff cannot join a DM with the bot, and no handoff channel is set: no false promise.
+        assert buttons == ["babeldesk_up", "babeldesk_down"]
+    finally:
+        await adapter.stop()
+
+
+async def test_a_dm_handoff_reaches_the_team_who_claim_and_release_it(fake, slack_core):
+    adapter = await socket_adapter(slack_core, fake, handoff_channel=HANDOFFS)
+    try:
+        dm = im_message("¿Cómo consigo un reembolso?", ts="1700060000.000100")
+        turn_id, answer_ts = await answered(fake, dm)
+        key = adapter.message_for(dm, envelope(dm)).key
+        await fake.push(block_action("babeldesk_handoff", turn_id, dm["channel"], answer_ts,
+                                     None), kind="interactive")
+        await fake.wait_for(lambda: in_channel(fake, HANDOFFS), timeout=WAIT)
+        told = [p for p in in_channel(fake, dm["channel"]) if "blocks" not in p.params]
+        # The customer is told the truth, in their language: a person will write to them.
+        assert told[-1].params["text"] == TEXTS["es"]["handoff_done_direct"]
+        notice = in_channel(fake, HANDOFFS)[0].params
+        assert notice["text"].startswith(f"{MENTION} ")
+        assert "<@U0CUSTOMER>" in notice["text"] and "español" in notice["text"]
+        shown = json.dumps(notice["blocks"], ensure_ascii=False)
+        assert "> ¿Cómo consigo un reembolso?" in shown  # the question, and the transcript
+        assert "🤖" in shown
+        claim, release = actions_of(in_channel(fake, HANDOFFS)[0])["elements"]
+        assert claim["value"] == release["value"] == key.id
+
+        # A customer who found the notice cannot claim; the agent can.
+        notice_ts = in_channel(fake, HANDOFFS)[0].result["ts"]
+        await fake.push(block_action("babeldesk_claim", claim["value"], HANDOFFS, notice_ts,
+                                     None, user="U0SOMEONE1"), kind="interactive")
+        await fake.wait_for(lambda: fake.calls_to("chat.postEphemeral"), timeout=WAIT)
+        await fake.push(block_action("babeldesk_claim", claim["value"], HANDOFFS, notice_ts,
+                                     None, user=AGENT), kind="interactive")
+        claimed = TEXTS["es"]["claimed"].format(agent=f"<@{AGENT}>")
+        await fake.wait_for(lambda: in_channel(fake, dm["channel"])[-1].params["text"]
+                            == claimed, timeout=WAIT)
+        await fake.wait_for(lambda: any(c.params.get("channel") == HANDOFFS
+                                        for c in fake.calls_to("chat.update")), timeout=WAIT)
+        assert slack_core.history.is_handed_off(key)
+        await fake.push(block_action("babeldesk_release", release["value"], HANDOFFS,
+                                     notice_ts, None, user=AGENT), kind="interactive")
+        await fake.wait_for(lambda: not slack_core.history.is_handed_off(key), timeout=WAIT)
+        await fake.wait_for(lambda: in_channel(fake, dm["channel"])[-1].params["text"]
+                            == TEXTS["es"]["released"], timeout=WAIT)
+    finally:
+        await adapter.stop()
+
+
+async def test_a_channel_handoff_links_the_thread_for_the_team(fake, slack_core):
+    adapter = await socket_adapter(slack_core, fake, handoff_channel=HANDOFFS)
+    try:
+        question = app_mention("How do I get a refund?", ts="1700070000.000100")
+        turn_id, answer_ts = await answered(fake, question)
+        await fake.push(block_action("babeldesk_handoff", turn_id, question["channel"],
+                                     answer_ts, question["ts"]), kind="interactive")
+        await fake.wait_for(lambda: in_channel(fake, HANDOFFS), timeout=WAIT)
+        shown = json.dumps(in_channel(fake, HANDOFFS)[0].params["blocks"])
+        assert f"/archives/{question['channel']}/p1700070000000100" in shown
+        assert f"<#{question['channel']}>" in in_channel(fake, HANDOFFS)[0].params["text"]
+    finally:
+        await adapter.stop()
