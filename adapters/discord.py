@@ -23,6 +23,7 @@ from bot.history import ConversationKey
 from bot.message import Attachment, Message
 from bot.pipeline import Pipeline
 from . import Handlers, settings
+from .limits import Access, Gate
 from .reply import WRITING, Button, Final, Outbox, Refused, Replies, key_of
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ THREAD_NAME = 90
 
 
 @dataclass(frozen=True)
-class DiscordConfig:
+class DiscordConfig(Access):
     enabled: bool = True
     #: environment variable holding the bot token
     token_env: str = "DISCORD_BOT_TOKEN"
@@ -59,14 +60,20 @@ class DiscordConfig:
     handoff_channel: str = ""
     #: seconds between two edits of a streaming answer
     update_interval: float = 1.0
+    #: role ids babeldesk answers (beside `allow_users`); empty: everyone
+    allow_roles: list[str] = field(default_factory=list)
+    #: role ids babeldesk never answers
+    block_roles: list[str] = field(default_factory=list)
 
     def validate(self, key: str) -> None:
+        self.validate_access(key)
         check_env_name(f"{key}.token_env", self.token_env, True)
         check(self.update_interval >= 1.0, f"{key}.update_interval", "must be at least 1 second")
-        for name in ("support_channels", "ignore_channels"):
-            for i, channel in enumerate(getattr(self, name)):
-                check(channel.isdigit(), f"{key}.{name}[{i}]",
-                      f"must be a Discord channel id (digits), got {channel!r}")
+        for name in ("support_channels", "ignore_channels", "allow_channels", "allow_users",
+                     "block_users", "allow_roles", "block_roles"):
+            for i, value in enumerate(getattr(self, name)):
+                check(value.isdigit(), f"{key}.{name}[{i}]",
+                      f"must be a Discord id (digits), got {value!r}")
         check(not self.handoff_channel or self.handoff_channel.isdigit(), f"{key}.handoff_channel",
               f"must be a Discord channel id (digits), got {self.handoff_channel!r}")
         check(not self.handoff_role or self.handoff_role.isdigit(), f"{key}.handoff_role",
@@ -137,6 +144,7 @@ class DiscordAdapter:
         self.config = config
         self.token = token
         self.replies = Replies(pipeline, config.update_interval)
+        self.gate = Gate(config)
         self.client = discord.Client(intents=intents(), **client_options)
         self.client.event(self.on_message)
         self.Button = _button_class(self)
@@ -255,11 +263,23 @@ class DiscordAdapter:
         # After a RESUME the gateway replays what was missed; answer each message once.
         if not await self.pipeline.claim("discord", incoming.id):
             return
+        roles = {str(r.id) for r in getattr(message.author, "roles", [])}
+        if not self.gate.allows(incoming.author, incoming.channel, incoming.is_direct, roles,
+                                self.config.allow_roles, self.config.block_roles):
+            log.info("discord: %s may not ask in %s (allow and block lists)", incoming.author,
+                     incoming.channel)
+            return
         if await self.pipeline.is_handed_off(incoming.key):
             if self._mentioned(message) and self.replies.is_release(message.content) \
                     and self.is_staff(message.author, _permissions(message)):
                 said = await self.pipeline.release(incoming.key)
                 await message.channel.send(said)
+            return
+        admitted = self.gate.admit(incoming.author, incoming.channel)
+        if admitted != "answer":
+            if admitted == "notify":
+                await message.reply(await self.replies.slow_down(incoming),
+                                    mention_author=False)
             return
         target: discord.abc.Messageable = message.channel
         reference: discord.Message | None = message

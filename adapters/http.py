@@ -37,6 +37,7 @@ from bot.message import Answer, Message
 from bot.pipeline import Pipeline
 
 from . import Handlers, listen, settings
+from .limits import RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -80,32 +81,6 @@ def client_of(token: str) -> str:
     """The name a client's conversations are kept under: its token's digest, never the
     token itself (history.db may be read by more people than the environment)."""
     return "t" + hashlib.sha256(token.encode()).hexdigest()[:16]
-
-
-class RateLimit:
-    """At most `per_minute` questions from one client in any 60 seconds."""
-
-    def __init__(self, per_minute: int):
-        self.per_minute = per_minute
-        self._times: dict[str, collections.deque[float]] = {}
-
-    def wait(self, client: str, now: float) -> float:
-        """Seconds until `client` may ask again; 0 when it may now."""
-        if not self.per_minute:
-            return 0.0
-        times = self._times.get(client)
-        if times is None:
-            if len(self._times) > 10000:  # forget clients quiet for a minute
-                self._times = {k: v for k, v in self._times.items() if v and v[-1] > now - 60}
-            times = self._times[client] = collections.deque()
-        while times and times[0] <= now - 60:
-            times.popleft()
-        return times[0] + 60 - now if len(times) >= self.per_minute else 0.0
-
-    def record(self, client: str, now: float) -> None:
-        if self.per_minute:
-            self._times[client].append(now)
-
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,11 @@ class Replies:
         language = await asyncio.to_thread(self.pipeline.language_of, key)
         return self.texts.get("claimed", language).format(agent=agent)
 
+    async def slow_down(self, message: Message) -> str:
+        """Asked to wait, in the language of the message."""
+        detected = await asyncio.to_thread(self.pipeline.detect_language, str(message.text))
+        return self.texts.get("slow_down", detected.language)
+
     async def release_button(self, where: Message) -> Button:
         """For staff: the bot answers in this conversation again."""
         return Button("release", where.key.id, await self.text("release_button", where))

@@ -28,6 +28,7 @@ from bot.history import ConversationKey
 from bot.message import Attachment, Message
 from bot.pipeline import Pipeline
 from . import Handlers, listen, settings, stop_listening
+from .limits import Access, Gate
 from .reply import WRITING, Button, Final, Outbox, Refused, Replies, key_of
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ RATE_LIMIT_RETRIES = 5
 
 
 @dataclass(frozen=True)
-class SlackConfig:
+class SlackConfig(Access):
     enabled: bool = True
     #: socket (Socket Mode: no public URL) or http (Events API behind your HTTPS proxy)
     mode: str = "socket"
@@ -82,6 +83,7 @@ class SlackConfig:
     api_url: str = "https://slack.com/api/"
 
     def validate(self, key: str) -> None:
+        self.validate_access(key)
         check(self.mode in ("socket", "http"), f"{key}.mode",
               f"must be socket or http, got {self.mode!r}")
         for name in ("bot_token_env", "app_token_env", "signing_secret_env"):
@@ -223,6 +225,7 @@ class SlackAdapter:
         self.client.retry_handlers.append(
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
         self.replies = Replies(pipeline, config.update_interval)
+        self.gate = Gate(config)
         self.bot_user_id = ""
         self.team_id = ""
         self.http_port: int | None = None
@@ -386,11 +389,22 @@ class SlackAdapter:
             log.info("slack: %s in %s already handled", message.id, message.channel)
             return
         reply_thread = event.get("thread_ts") or (None if message.is_direct else event["ts"])
+        if not self.gate.allows(message.author, message.channel, message.is_direct):
+            log.info("slack: %s may not ask in %s (allow and block lists)", message.author,
+                     message.channel)
+            return
         if await self.pipeline.is_handed_off(message.key):
             if mentioned and self.replies.is_release(message.text) \
                     and await self.is_staff(message.author):
                 await self._release(message.key, message.author, message.channel,
                                     reply_thread)
+            return
+        admitted = self.gate.admit(message.author, message.channel)
+        if admitted != "answer":
+            if admitted == "notify":
+                await self.client.chat_postMessage(
+                    channel=message.channel, thread_ts=reply_thread,
+                    text=await self.replies.slow_down(message))
             return
         await self.replies.deliver(message, SlackOutbox(
             self.client, message.channel, reply_thread,

@@ -458,3 +458,25 @@ async def test_a_dm_handoff_reaches_the_team_who_claim_and_release_it(discord_fa
                             == TEXTS["es"]["released"], timeout=WAIT)
     finally:
         await adapter.stop()
+
+
+async def test_allowed_roles_and_a_rate_per_person(discord_fake, discord_core):
+    fake = discord_fake
+    adapter = await connected(discord_core, allow_roles=[str(SUPPORT_ROLE)], user_rate=1)
+    try:
+        # Only members with the allowed role are answered: the customer is not.
+        await fake.dispatch("MESSAGE_CREATE", message_create(
+            f"{mention(BOT_ID)} How do I get a refund?", GENERAL, mentions=[BOT_ID]))
+        await settle(fake, adapter)
+        assert posts(fake, GENERAL) == []
+        for text in ("How do I get a refund?", "How long does delivery take?",
+                     "Do you ship abroad?"):
+            await fake.dispatch("MESSAGE_CREATE", message_create(
+                f"{mention(BOT_ID)} {text}", GENERAL, author=AGENT, mentions=[BOT_ID]))
+            await settle(fake, adapter)
+        contents = [c.json["content"] for c in posts(fake, GENERAL)]
+        # One answer, then one notice to wait, then silence for the rest of the minute.
+        assert contents.count(TEXTS["en"]["slow_down"]) == 1
+        assert len(finished(fake, GENERAL)) == 1 and len(contents) == 2
+    finally:
+        await adapter.stop()

@@ -563,3 +563,47 @@ async def test_a_channel_handoff_links_the_thread_for_the_team(fake, slack_core)
         assert f"<#{question['channel']}>" in in_channel(fake, HANDOFFS)[0].params["text"]
     finally:
         await adapter.stop()
+
+
+async def test_a_person_sending_too_fast_is_asked_once_to_wait(fake, slack_core):
+    adapter = await socket_adapter(slack_core, fake, user_rate=2)
+    try:
+        questions = ["¿Cuánto tarda el envío?", "¿Cómo consigo un reembolso?",
+                     "¿Cómo restablezco mi contraseña?", "¿Tienen garantía?"]
+        for i, text in enumerate(questions):
+            sent = await fake.push(envelope(im_message(text, ts=f"17000800{i}0.000100")))
+            await settle(fake, adapter, [sent])
+        answers = [p for p in fake.calls_to("chat.postMessage")
+                   if p.params["text"] == PLACEHOLDER]
+        notices = [p for p in fake.calls_to("chat.postMessage")
+                   if p.params["text"] == TEXTS["es"]["slow_down"]]
+        assert len(answers) == 2 and len(notices) == 1  # the fourth gets nothing at all
+        # Another person is not held back by the first.
+        other = await fake.push(envelope(message_event(
+            "¿Tienen garantía?", channel="D0DIRECT02", ts="1700081000.000100",
+            user="U0OTHER001", channel_type="im")))
+        await settle(fake, adapter, [other])
+        assert fake.calls_to("chat.postMessage")[-1].params["channel"] == "D0DIRECT02"
+    finally:
+        await adapter.stop()
+
+
+async def test_blocked_people_and_channels_outside_the_allow_list_get_no_answer(fake,
+                                                                               slack_core,
+                                                                               scripted):
+    adapter = await socket_adapter(slack_core, fake, block_users=["U0TROLL001"],
+                                   allow_channels=[SUPPORT])
+    try:
+        ignored = [await fake.push(envelope(app_mention("How do I get a refund?",
+                                                         user="U0TROLL001", channel=SUPPORT))),
+                   await fake.push(envelope(app_mention("How do I get a refund?",
+                                                        channel="C0RANDOM01",
+                                                        ts="1700090000.000100")))]
+        await settle(fake, adapter, ignored)
+        assert fake.calls_to("chat.postMessage") == [] and scripted.calls == []
+        # DMs are not channels: the allow list leaves them alone.
+        dm = await fake.push(envelope(im_message("How do I get a refund?")))
+        await fake.wait_for(lambda: final_updates(fake), timeout=WAIT)
+        await settle(fake, adapter, [dm])
+    finally:
+        await adapter.stop()
