@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import discord
+from discord import app_commands
 
 from bot.config import Config, check, check_env_name, read_secret
 from bot.errors import AdapterError
@@ -60,6 +61,11 @@ class DiscordConfig(Access):
     handoff_channel: str = ""
     #: seconds between two edits of a streaming answer
     update_interval: float = 1.0
+    #: register the /ask and /help commands and the "Ask babeldesk" message menu
+    commands: bool = True
+    #: ask for the privileged Message Content intent (support channels, follow-ups in
+    #: threads); false: only commands, mentions and DMs, whose text Discord always delivers
+    message_content: bool = True
     #: role ids babeldesk answers (beside `allow_users`); empty: everyone
     allow_roles: list[str] = field(default_factory=list)
     #: role ids babeldesk never answers
@@ -80,9 +86,9 @@ class DiscordConfig(Access):
               f"must be a Discord role id (digits), got {self.handoff_role!r}")
 
 
-def intents() -> discord.Intents:
+def intents(message_content: bool = True) -> discord.Intents:
     return discord.Intents(guilds=True, guild_messages=True, dm_messages=True,
-                           message_content=True)
+                           message_content=message_content)
 
 
 class DiscordOutbox(Outbox):
@@ -123,6 +129,41 @@ class DiscordOutbox(Outbox):
             await typing.__aexit__(None, None, None)
 
 
+class InteractionOutbox(Outbox):
+    """The answer to a command: the deferred "thinking…" message and its follow-ups."""
+
+    limit = LIMIT
+
+    def __init__(self, interaction: discord.Interaction, adapter: "DiscordAdapter",
+                 private: bool, handoff: bool):
+        self.interaction, self.adapter = interaction, adapter
+        self.private, self.handoff = private, handoff
+
+    async def send(self, text: str, final: Final | None = None) -> discord.WebhookMessage:
+        extras = self.adapter.render(final) if final else {}
+        with _refusals():
+            return await self.interaction.followup.send(
+                text, ephemeral=self.private, wait=True,
+                **{k: v for k, v in extras.items() if v is not None})
+
+    async def edit(self, posted: discord.WebhookMessage, text: str,
+                   final: Final | None = None) -> discord.WebhookMessage:
+        extras = self.adapter.render(final) if final else {}
+        with _refusals():
+            return await posted.edit(content=text,
+                                     **{k: v for k, v in extras.items() if v is not None})
+
+    async def delete(self, posted: discord.WebhookMessage) -> None:
+        with _refusals():
+            await posted.delete()
+
+
+def _language_of(locale, languages: list[str], default: str) -> str:
+    """A Discord locale ("pt-BR", "zh-CN", "es-ES") as one of babeldesk's languages."""
+    code = str(locale or "").split("-")[0].lower()
+    return code if code in languages else default
+
+
 @contextlib.contextmanager
 def _refusals():
     """No access or a deleted channel: Discord will take nothing more there."""
@@ -145,10 +186,16 @@ class DiscordAdapter:
         self.token = token
         self.replies = Replies(pipeline, config.update_interval)
         self.gate = Gate(config)
-        self.client = discord.Client(intents=intents(), **client_options)
+        self.client = discord.Client(intents=intents(config.message_content), **client_options)
         self.client.event(self.on_message)
         self.Button = _button_class(self)
         self.client.add_dynamic_items(self.Button)
+        self.tree = app_commands.CommandTree(
+            self.client, allowed_contexts=app_commands.AppCommandContext(
+                guild=True, dm_channel=True, private_channel=False),
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=False))
+        if config.commands:
+            self._add_commands()
         self._task: asyncio.Task | None = None
         self.handlers = Handlers()
         self.stopping = False
@@ -176,8 +223,24 @@ class DiscordAdapter:
         except (aiohttp.ClientError, discord.HTTPException, OSError) as exc:
             await self.client.close()
             raise AdapterError(f"cannot reach Discord: {exc}") from None
+        if self.config.commands:
+            await self._sync_commands()
         self._task = asyncio.create_task(self._connect(), name="babeldesk-discord")
         log.info("discord: logged in as %s", self.client.user)
+
+    async def _sync_commands(self) -> None:
+        """Register the commands with Discord, only when they changed: Discord limits how
+        many commands an application may create a day."""
+        wanted = {(c.name, getattr(c, "description", "")) for c in self.tree.get_commands(
+            type=None)}
+        try:
+            present = {(c.name, c.description) for c in await self.tree.fetch_commands()}
+            if present != wanted:
+                await self.tree.sync()
+                log.info("discord: commands registered: %s",
+                         ", ".join(sorted(name for name, _ in wanted)))
+        except discord.HTTPException as exc:  # answers to messages need no commands
+            log.error("discord: registering the commands failed: %s %s", exc.status, exc.text)
 
     async def _connect(self) -> None:
         try:
@@ -306,6 +369,63 @@ class DiscordAdapter:
             for button in final.buttons:
                 view.add_item(self.Button(button))
         return {"embed": embed, "view": view}
+
+    # -- commands: they work without the Message Content intent --
+
+    def _add_commands(self) -> None:
+        @self.tree.command(name="ask", description="Ask a question about our product")
+        @app_commands.describe(question="Your question, in your language",
+                               private="Only you see the answer")
+        async def ask(interaction: discord.Interaction, question: str, private: bool = False):
+            await self._guard_command(self._ask(interaction, question, private, None))
+
+        @self.tree.command(name="help", description="How to ask babeldesk")
+        async def help_(interaction: discord.Interaction):
+            language = _language_of(interaction.locale, self.pipeline.config.languages,
+                                    self.pipeline.config.default_language)
+            await interaction.response.send_message(
+                self.pipeline.texts.get("help", language), ephemeral=True)
+
+        @self.tree.context_menu(name="Ask babeldesk")
+        async def ask_menu(interaction: discord.Interaction, message: discord.Message):
+            await self._guard_command(self._ask(interaction, message.content, False, message))
+
+    async def _guard_command(self, work) -> None:
+        try:
+            with self.handlers.track():
+                await work
+        except Refused as exc:
+            log.warning("discord: Discord refused a command's answer: %s", exc)
+        except discord.HTTPException as exc:
+            log.error("discord: answering a command failed: %s %s", exc.status, exc.text)
+        except Exception:
+            log.exception("discord: a command failed")
+
+    async def _ask(self, interaction: discord.Interaction, question: str, private: bool,
+                   target: discord.Message | None) -> None:
+        """/ask, or the message menu on someone's message (`target`: answered publicly, as
+        if that person had asked babeldesk)."""
+        # Discord wants an acknowledgement within 3 seconds; the answer comes after.
+        await interaction.response.defer(ephemeral=private, thinking=True)
+        where = self.key_message(interaction)
+        asker = str(target.author.id) if target else where.author
+        roles = {str(r.id) for r in getattr(interaction.user, "roles", [])}
+        if private:  # a private answer is its own conversation, unseen by the channel
+            where = dataclasses.replace(where, thread=f"private-{asker}")
+        incoming = dataclasses.replace(where, author=asker, text=plain_text(question),
+                                       id=str(target.id if target else interaction.id))
+        if not self.gate.allows(where.author, where.channel, where.is_direct, roles,
+                                self.config.allow_roles, self.config.block_roles):
+            await interaction.delete_original_response()
+            return
+        if self.gate.admit(where.author, where.channel) != "answer":
+            await interaction.followup.send(await self.replies.slow_down(incoming),
+                                            ephemeral=True)
+            return
+        # A private answer's conversation is nobody else's: no handoff from there.
+        handoff = not private and (not where.is_direct or bool(self.config.handoff_channel))
+        await self.replies.deliver(incoming, InteractionOutbox(interaction, self, private,
+                                                               handoff))
 
     # -- buttons --
 

@@ -436,6 +436,42 @@ def interaction_create(custom_id: str, message: dict, *, user: int | dict = CUST
     return body
 
 
+def app_command(name: str, options: dict | None = None, *, user: int | dict = CUSTOMER,
+                guild_id: int | None = GUILD, channel_id: int = GENERAL, locale: str = "de",
+                target: dict | None = None) -> dict:
+    """An INTERACTION_CREATE for a slash command (`options`: name → value) or, with `target`
+    (a message object), a message context-menu command. guild_id=None: used in a DM."""
+    iid = snowflake()
+    user_obj = _as_user(user)
+    data: dict[str, Any] = {"id": str(snowflake()), "name": name, "type": 1}
+    if options:
+        data["options"] = [{"name": k, "type": 5 if isinstance(v, bool) else 3, "value": v}
+                           for k, v in options.items()]
+    if target is not None:
+        data.update(type=3, target_id=target["id"],
+                    resolved={"messages": {target["id"]: target}})
+    body: dict[str, Any] = {
+        "version": 1, "type": 2, "id": str(iid), "application_id": str(APP_ID),
+        "token": f"aW50ZXJhY3Rpb246{iid}:{uuid.uuid4().hex}{uuid.uuid4().hex}",
+        "app_permissions": BOT_PERMS, "locale": locale, "entitlements": [],
+        "entitlement_sku_ids": [], "attachment_size_limit": 10485760, "data": data,
+        "channel_id": str(channel_id)}
+    if guild_id is not None:
+        body.update({
+            "guild_id": str(guild_id), "guild_locale": "en-US",
+            "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
+            "member": {**member(user_obj, _member_roles(user_obj["id"])),
+                       "permissions": EVERYONE_PERMS},
+            "channel": text_channel(channel_id, "support" if channel_id == SUPPORT
+                                    else "general", guild_id=guild_id, position=1),
+            "context": 0, "authorizing_integration_owners": {"0": str(guild_id)}})
+    else:
+        body.update({"user": user_obj, "context": 1,
+                     "channel": {**dm_channel(channel_id, user_obj), "type": 1},
+                     "authorizing_integration_owners": {"0": "0"}})
+    return body
+
+
 def application_info() -> dict:
     """GET /oauth2/applications/@me for the bot's application."""
     return {
@@ -558,6 +594,8 @@ class FakeDiscord:
         self.channels[DM_CHANNEL] = dm_channel()
         self.messages: dict[int, dict] = {}       # every message seen or created, by id
         self.interactions: dict[int, Interaction] = {}
+        #: application commands, by scope ("global" or a guild id), as the last PUT set them
+        self.commands: dict[str, list[dict]] = {}
         self.connections: list[Connection] = []
         self.identifies: list[dict] = []          # IDENTIFY `d`s
         self.resumes: list[dict] = []             # RESUME `d`s
@@ -1007,6 +1045,13 @@ class FakeDiscord:
             if method in ("PUT", "DELETE"):
                 self._channel(int(r[1]))
                 return 204, None
+        if r := m(r"/applications/(\d+)(?:/guilds/(\d+))?/commands", path):
+            scope = r[2] or "global"
+            if method == "GET":
+                return 200, self.commands.get(scope, [])
+            if method == "PUT":
+                self.commands[scope] = [self._command(c, r[1], r[2]) for c in body]
+                return 200, self.commands[scope]
         if r := m(r"/interactions/(\d+)/([^/]+)/callback", path):
             if method == "POST":
                 return await self._interaction_callback(int(r[1]), r[2], body, call)
@@ -1016,6 +1061,23 @@ class FakeDiscord:
             if method == "POST":
                 return 200, await self._followup(r[2], body, call)
         raise _error(404, "Unknown", 0)
+
+    def _command(self, command: dict, application_id: str, guild_id: str | None) -> dict:
+        """An application command as Discord stores it; a name Discord refuses is a 400."""
+        name = command.get("name", "")
+        kind = command.get("type", 1)
+        if not 1 <= len(name) <= 32 or (kind == 1 and (name != name.lower() or " " in name)):
+            raise _form_error(["name"], "APPLICATION_COMMAND_INVALID_NAME",
+                              "Command name is invalid")
+        if kind == 1 and not 1 <= len(command.get("description", "")) <= 100:
+            raise _form_error(["description"], "BASE_TYPE_BAD_LENGTH",
+                              "Must be between 1 and 100 in length.")
+        stored = {"id": str(snowflake()), "application_id": application_id, "version":
+                  str(snowflake()), "default_permission": True, "description": "",
+                  "options": [], **command}
+        if guild_id:
+            stored["guild_id"] = guild_id
+        return stored
 
     def _channel(self, channel_id: int) -> dict:
         try:
@@ -1238,7 +1300,10 @@ class FakeDiscord:
             interaction_metadata={"id": data["id"], "type": data["type"], "user": iuser,
                                   "authorizing_integration_owners":
                                       data.get("authorizing_integration_owners", {}),
-                                  "interacted_message_id": (data.get("message") or {}).get("id")})
+                                  **({"interacted_message_id": data["message"]["id"]}
+                                     if data.get("message") else {}),
+                                  **({"target_message_id": data["data"]["target_id"]}
+                                     if data.get("data", {}).get("type") == 3 else {})})
 
     async def _interaction_callback(self, interaction_id: int, token: str, body: dict,
                                     call: Call) -> tuple[int, Any]:

@@ -9,9 +9,9 @@ import asyncio
 import dataclasses
 
 import pytest
-from fake_discord import (AGENT, BOT_ID, CUSTOMER, DM_CHANNEL, GENERAL, GUILD, OTHER_BOT,
+from fake_discord import (AGENT, APP_ID, BOT_ID, CUSTOMER, DM_CHANNEL, GENERAL, GUILD, OTHER_BOT,
                           SUPPORT, SUPPORT_ROLE, action_row, button, interaction_create, mention,
-                          message_create, text_channel, thread_create)
+                          app_command, message_create, text_channel, thread_create)
 
 from adapters import settings
 from adapters.discord import TYPING, DiscordAdapter, DiscordOutbox
@@ -197,7 +197,7 @@ async def test_bots_webhooks_system_messages_and_chatter_are_ignored(discord_fak
     for event in noise:
         await fake.dispatch("MESSAGE_CREATE", event)
     await settle(fake, adapter)
-    assert [c for c in fake.calls if c.method != "GET"] == []
+    assert [c for c in fake.calls if c.method != "GET" and "/commands" not in c.path] == []
     assert scripted.calls == []
 
 
@@ -478,5 +478,87 @@ async def test_allowed_roles_and_a_rate_per_person(discord_fake, discord_core):
         # One answer, then one notice to wait, then silence for the rest of the minute.
         assert contents.count(TEXTS["en"]["slow_down"]) == 1
         assert len(finished(fake, GENERAL)) == 1 and len(contents) == 2
+    finally:
+        await adapter.stop()
+
+
+def followups(fake):
+    return fake.calls_to("POST", rf"/webhooks/{APP_ID}/[^/]+") + \
+        fake.calls_to("PATCH", rf"/webhooks/{APP_ID}/[^/]+/messages/\w+")
+
+
+async def test_commands_are_registered_once_and_answer_without_reading_messages(
+        discord_fake, adapter, discord_core):
+    fake = discord_fake
+    registered = fake.commands["global"]
+    assert {(c["name"], c["type"]) for c in registered} == {
+        ("ask", 1), ("help", 1), ("Ask babeldesk", 3)}
+    ask = next(c for c in registered if c["name"] == "ask")
+    assert [(o["name"], o["required"]) for o in ask["options"]] == [("question", True),
+                                                                  ("private", False)]
+    assert len(fake.calls_to("PUT", r"/applications/\d+/commands")) == 1
+
+    # /help, in the user's Discord language
+    await fake.dispatch("INTERACTION_CREATE", app_command("help", locale="de"))
+    await fake.wait_for(lambda: interaction_callbacks(fake), timeout=WAIT)
+    shown = interaction_callbacks(fake)[-1].json
+    assert shown["type"] == 4 and shown["data"]["flags"] == 64
+    assert shown["data"]["content"] == TEXTS["de"]["help"]
+
+    # /ask private: acknowledged at once ("thinking…", only for the asker), then answered
+    await fake.dispatch("INTERACTION_CREATE", app_command(
+        "ask", {"question": "How do I get a refund?", "private": True}))
+    await fake.wait_for(lambda: [c for c in followups(fake)
+                                 if (c.json or {}).get("components")], timeout=WAIT)
+    deferred = interaction_callbacks(fake)[-1].json
+    assert deferred["type"] == 5 and deferred["data"]["flags"] == 64
+    final = [c for c in followups(fake) if (c.json or {}).get("components")][-1]
+    assert [i.split(":")[1] for i in custom_ids(final)] == ["up", "down"]  # private: no handoff
+    key = ConversationKey("discord", str(GUILD), str(GENERAL), f"private-{CUSTOMER}")
+    assert discord_core.history.count(key) == 2
+    assert posts(fake, GENERAL) == []  # nothing in the channel for everyone
+
+
+async def test_the_message_menu_answers_a_customers_message_for_them(discord_fake, adapter,
+                                                                    discord_core):
+    fake = discord_fake
+    question = message_create("How long does delivery take?", GENERAL)
+    await fake.dispatch("MESSAGE_CREATE", question)  # not addressed to the bot: no answer
+    await settle(fake, adapter)
+    await fake.dispatch("INTERACTION_CREATE", app_command("Ask babeldesk", user=AGENT,
+                                                          target=question))
+    await fake.wait_for(lambda: [c for c in followups(fake)
+                                 if (c.json or {}).get("components")], timeout=WAIT)
+    assert interaction_callbacks(fake)[-1].json == {"type": 5}  # public
+    final = [c for c in followups(fake) if (c.json or {}).get("components")][-1]
+    ids = custom_ids(final)
+    assert [i.split(":")[1] for i in ids] == ["up", "down", "human"]
+    # The customer asked: they may call in a person under it, the agent's click was a favour.
+    assert discord_core.history.turn(int(ids[0].rsplit(":", 1)[1])).author == str(CUSTOMER)
+
+
+async def test_commands_are_not_registered_again_when_unchanged(discord_fake, discord_core):
+    first = await connected(discord_core)
+    await first.stop()
+    second = await connected(discord_core)
+    try:
+        assert len(discord_fake.calls_to("PUT", r"/applications/\d+/commands")) == 1
+    finally:
+        await second.stop()
+
+
+async def test_without_the_message_content_intent_commands_still_answer(discord_fake,
+                                                                       discord_core):
+    from fake_discord import MESSAGE_CONTENT_INTENT
+
+    fake = discord_fake
+    fake.disallowed_intents = MESSAGE_CONTENT_INTENT  # the team left the intent off
+    adapter = await connected(discord_core, message_content=False)
+    try:
+        assert not fake.identifies[-1]["intents"] & MESSAGE_CONTENT_INTENT
+        await fake.dispatch("INTERACTION_CREATE", app_command(
+            "ask", {"question": "How do I get a refund?"}, locale="en-US"))
+        await fake.wait_for(lambda: [c for c in followups(fake)
+                                     if (c.json or {}).get("components")], timeout=WAIT)
     finally:
         await adapter.stop()
