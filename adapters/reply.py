@@ -89,6 +89,8 @@ class Outbox:
     #: whether staff can be reached from here: a "talk to a human" button is offered only then
     #: (a DM with the bot reaches people only through a handoff channel)
     handoff = True
+    #: whether the answer is shown as the model writes it (False: once, when it is whole)
+    streams = True
 
     async def send(self, text: str, final: Final | None = None) -> Any:
         raise NotImplementedError
@@ -155,7 +157,8 @@ class Replies:
             async with outbox.writing():
                 async for chunk in reply:
                     streamed += chunk
-                    if time.monotonic() - last < self.update_interval or streamed == shown:
+                    if not outbox.streams or streamed == shown \
+                            or time.monotonic() - last < self.update_interval:
                         continue
                     preview = split_message(outbox.markup(streamed), outbox.limit - 2)[0]
                     posted = await self._preview(outbox, posted, f"{preview} {WRITING}")

@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Config, check, check_env_name, read_secret
 from bot.errors import AdapterError
 from bot.history import ConversationKey
-from bot.message import Attachment, Message
+from bot.message import Answer, Attachment, Message
 from bot.pipeline import Pipeline
 from . import Handlers, listen, settings, stop_listening
 from .limits import Access, Gate
@@ -81,6 +81,9 @@ class SlackConfig(Access):
     update_interval: float = 1.0
     #: Web API base URL; only for Slack GovSlack or a test server
     api_url: str = "https://slack.com/api/"
+    #: the slash command of the app's manifest: answered only for the person who typed it,
+    #: with a button to show the answer to the channel ("": none)
+    command: str = "/babeldesk"
 
     def validate(self, key: str) -> None:
         self.validate_access(key)
@@ -92,6 +95,9 @@ class SlackConfig(Access):
         check(self.http_path.startswith("/"), f"{key}.http_path", "must start with /")
         check(self.update_interval >= 1.0, f"{key}.update_interval",
               "must be at least 1 second (Slack's rate limit for chat.update)")
+        check(not self.command or (self.command.startswith("/") and 2 <= len(self.command) <= 32
+                                   and " " not in self.command), f"{key}.command",
+              f"must be a slash command like /babeldesk, got {self.command!r}")
         check(self.api_url.startswith(("http://", "https://")) and self.api_url.endswith("/"),
               f"{key}.api_url", "must be an http(s) URL ending in /")
         for name in ("support_channels", "ignore_channels"):
@@ -132,6 +138,43 @@ def to_mrkdwn(text: str) -> str:
     text = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", text)
     text = re.sub(r"^#{1,6}\s+(.+)$", r"*\1*", text, flags=re.MULTILINE)
     return re.sub(r"^(\s*)[-*]\s+", r"\1• ", text, flags=re.MULTILINE)
+
+
+class CommandOutbox(Outbox):
+    """The answer to a slash command: one message only its asker sees, posted through the
+    command's response_url (which works in channels babeldesk was not invited to)."""
+
+    limit = LIMIT
+    streams = False  # a response_url takes five messages at most: the whole answer, once
+    handoff = False  # a private answer is nobody else's conversation
+
+    def __init__(self, respond, share_label: str):
+        self.respond, self.share_label = respond, share_label
+
+    def markup(self, text: str) -> str:
+        return to_mrkdwn(text)
+
+    async def send(self, text: str, final: Final | None = None) -> str:
+        blocks = render(text, final) if final else None
+        if final and final.answer.turn_id is not None and final.answer.kind == "answer":
+            share = {"type": "button", "action_id": "babeldesk_share",
+                     "value": str(final.answer.turn_id),
+                     "text": {"type": "plain_text", "text": f"📢 {self.share_label}"[:75]}}
+            actions = next((b for b in blocks if b["type"] == "actions"), None)
+            if actions is None:
+                blocks.append({"type": "actions", "block_id": "babeldesk_actions",
+                               "elements": [share]})
+            else:
+                actions["elements"].append(share)
+        await self.respond(text=text, blocks=blocks, response_type="ephemeral",
+                           replace_original=False)
+        return "response"
+
+    async def edit(self, posted: str, text: str, final: Final | None = None) -> str:
+        return await self.send(text, final)
+
+    async def delete(self, posted: str) -> None:
+        await self.respond(delete_original=True)
 
 
 class SlackOutbox(Outbox):
@@ -334,6 +377,18 @@ class SlackAdapter:
             await ack()
             await self._guard(self._on_release(body, action))
 
+        if self.config.command:
+            @app.command(self.config.command)
+            async def on_command(ack, command, respond):
+                # Slack wants the acknowledgement within 3 seconds; the answer comes after.
+                await ack()
+                await self._guard(self._on_command(command, respond))
+
+        @app.action("babeldesk_share")
+        async def on_share(ack, body, action, respond):
+            await ack()
+            await self._guard(self._on_share(body, action, respond))
+
         @app.action("babeldesk_claim")
         async def on_claim(ack, body, action):
             await ack()
@@ -409,6 +464,42 @@ class SlackAdapter:
         await self.replies.deliver(message, SlackOutbox(
             self.client, message.channel, reply_thread,
             handoff=not message.is_direct or bool(self.config.handoff_channel)))
+
+    # -- the slash command --
+
+    async def _on_command(self, command: dict, respond) -> None:
+        user, channel = command.get("user_id", ""), command.get("channel_id", "")
+        text = plain_text(command.get("text", ""))
+        # Each person's private questions are one conversation, apart from the channel's.
+        message = Message(platform="slack", workspace=command.get("team_id") or self.team_id,
+                          channel=channel, thread=f"private-{user}", author=user, text=text,
+                          is_direct=channel.startswith("D"),
+                          id=command.get("trigger_id", ""))
+        if not self.gate.allows(user, channel, message.is_direct):
+            return
+        if self.gate.admit(user, channel) != "answer":
+            await respond(text=await self.replies.slow_down(message),
+                          response_type="ephemeral")
+            return
+        language = (await asyncio.to_thread(self.pipeline.detect_language, text)).language
+        await self.replies.deliver(message, CommandOutbox(
+            respond, self.pipeline.texts.get("share_button", language)))
+
+    async def _on_share(self, body: dict, action: dict, respond) -> None:
+        """"Show everyone": the private answer, posted to the channel for all to read."""
+        turn = await self.pipeline.stored_turn(int(action["value"]))
+        user = body.get("user", {}).get("id", "")
+        if turn is None or turn.author != user:
+            return  # forgotten, or (it cannot be seen by others) not theirs
+        channel = body.get("channel", {}).get("id") or \
+            body.get("container", {}).get("channel_id", "")
+        answer = Answer(turn.text, turn.language, turn.sources, kind="answer",
+                        turn_id=int(action["value"]))
+        outbox = SlackOutbox(self.client, channel, None,
+                             handoff=not channel.startswith("D")
+                             or bool(self.config.handoff_channel))
+        await self.replies.post(outbox, answer)
+        await respond(delete_original=True)
 
     # -- buttons --
 

@@ -308,6 +308,10 @@ class Pipeline:
         calls in)."""
         return await asyncio.to_thread(self.history.recent, key, limit)
 
+    async def stored_turn(self, turn_id: int):
+        """A stored question or answer by its id (a button's), or None when forgotten."""
+        return await asyncio.to_thread(self.history.turn, turn_id)
+
     async def asker_of(self, turn_id: int) -> str:
         """Who asked the question a stored answer answers; "" when it is forgotten."""
         turn = await asyncio.to_thread(self.history.turn, turn_id)

@@ -36,6 +36,8 @@ class FakeSlack:
         self.rejected_tokens: set[str] = set()
         self.failing_channels: set[str] = set()  # chat.* there answer channel_not_found
         self.failing_methods: dict[str, str] = {}  # method -> the error it answers
+        #: what was posted to response_urls (slash commands, clicks on ephemeral messages)
+        self.responses: list[Call] = []
         #: user group id -> its members' ids (usergroups.users.list)
         self.usergroups: dict[str, list[str]] = {}
         #: user id -> fields of users.info beyond the defaults (is_admin, locale, ...)
@@ -52,6 +54,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)  # slack_sdk reads users.* with GET
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/hooks/{tail:.*}", self._hook)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -99,6 +102,15 @@ class FakeSlack:
         else:
             call.result = self._result(method, params)
         return web.json_response(call.result)
+
+    def response_url(self, name: str) -> str:
+        return f"{self.url}/hooks/commands/{TEAM}/{name}"
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        """A response_url: Slack answers "ok" in plain text."""
+        self.responses.append(Call(request.match_info["tail"], await request.json(),
+                                   time.monotonic()))
+        return web.Response(text="ok")
 
     def _result(self, method: str, params: dict) -> dict:
         if method == "auth.test":
@@ -163,7 +175,7 @@ class FakeSlack:
         self.push_times[envelope_id] = time.monotonic()
         await self.sockets[-1].send_json({
             "envelope_id": envelope_id, "payload": payload, "type": kind,
-            "accept_response_payload": kind != "events_api", "retry_attempt": retry,
+            "accepts_response_payload": kind != "events_api", "retry_attempt": retry,
             "retry_reason": "timeout" if retry else ""})
         return envelope_id
 
@@ -236,6 +248,33 @@ def message_changed(text: str, channel: str = "C0SUPPORT1",
                         "edited": {"user": "U0CUSTOMER", "ts": ts}, "client_msg_id": "x"},
             "previous_message": {"type": "message", "user": "U0CUSTOMER", "text": "old",
                                  "ts": original}}
+
+
+def slash_command(text: str, response_url: str, channel: str = "C0SUPPORT1",
+                  user: str = "U0CUSTOMER", command: str = "/babeldesk") -> dict:
+    """A slash command's payload, as Socket Mode delivers it (every value a string)."""
+    return {"token": "ZZZZZZWSxiZZZ2yIvs3peJ", "team_id": TEAM, "team_domain": "kettlebird",
+            "channel_id": channel, "channel_name": "directmessage" if channel[0] == "D"
+            else "support", "user_id": user, "user_name": "marta", "command": command,
+            "text": text, "api_app_id": APP, "is_enterprise_install": "false",
+            "response_url": response_url, "trigger_id": f"{time.time()}.123.abcdef"}
+
+
+def ephemeral_action(action_id: str, value: str, channel: str, response_url: str,
+                     user: str = "U0CUSTOMER") -> dict:
+    """A click on a button of an ephemeral message: no `message`, a response_url."""
+    return {"type": "block_actions",
+            "user": {"id": user, "username": "customer", "name": "customer", "team_id": TEAM},
+            "api_app_id": APP, "token": "ZZZZZZWSxiZZZ2yIvs3peJ",
+            "container": {"type": "message", "message_ts": "1700009999.000300",
+                          "channel_id": channel, "is_ephemeral": True},
+            "trigger_id": "1234567890.1234567890.abcdef",
+            "team": {"id": TEAM, "domain": "kettlebird"}, "enterprise": None,
+            "is_enterprise_install": False, "channel": {"id": channel, "name": "support"},
+            "state": {"values": {}}, "response_url": response_url,
+            "actions": [{"action_id": action_id, "block_id": "babeldesk_actions",
+                         "text": {"type": "plain_text", "text": "x", "emoji": True},
+                         "value": value, "type": "button", "action_ts": str(time.time())}]}
 
 
 def block_action(action_id: str, value: str, channel: str, message_ts: str,

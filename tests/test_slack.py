@@ -13,13 +13,15 @@ import time
 import aiohttp
 import pytest
 from fake_slack import (BOT_USER, FakeSlack, app_mention, block_action, bot_message,
-                        envelope, im_message, message_changed, message_event)
+                        envelope, ephemeral_action, im_message, message_changed,
+                        message_event, slash_command)
 from slack_sdk.signature import SignatureVerifier
 
 from adapters import settings
 from adapters.slack import PLACEHOLDER, SlackAdapter
 from bot.core import open_core
 from bot.errors import AdapterError
+from bot.history import ConversationKey
 from bot.texts import TEXTS
 
 SUPPORT = "C0HELPDESK"
@@ -607,3 +609,35 @@ async def test_blocked_people_and_channels_outside_the_allow_list_get_no_answer(
         await settle(fake, adapter, [dm])
     finally:
         await adapter.stop()
+
+
+async def test_the_slash_command_answers_privately_and_can_show_everyone(fake, adapter,
+                                                                        slack_core):
+    url = fake.response_url("1")
+    sent = await fake.push(slash_command("¿Cómo consigo un reembolso?", url,
+                                         channel="C0GENERAL1"), kind="slash_commands")
+    await fake.wait_for(lambda: fake.responses, timeout=WAIT)
+    # Acknowledged before the answer was written (Slack's 3 seconds), then answered once.
+    assert fake.ack_times[sent] <= fake.responses[0].at
+    answer = fake.responses[-1].params
+    assert answer["response_type"] == "ephemeral" and answer["text"]
+    buttons = {e["action_id"]: e for e in actions_of(fake.responses[-1])["elements"]}
+    assert set(buttons) == {"babeldesk_up", "babeldesk_down", "babeldesk_share"}
+    assert buttons["babeldesk_share"]["text"]["text"].endswith(TEXTS["es"]["share_button"])
+    assert fake.calls_to("chat.postMessage") == [] and fake.calls_to("chat.update") == []
+    key = ConversationKey("slack", "T0KETTLE01", "C0GENERAL1", "private-U0CUSTOMER")
+    assert slack_core.history.count(key) == 2
+
+    # "Show everyone" by someone else does nothing; by the asker it posts the answer.
+    share = buttons["babeldesk_share"]["value"]
+    other = await fake.push(ephemeral_action("babeldesk_share", share, "C0GENERAL1", url,
+                                             user="U0SOMEONE1"), kind="interactive")
+    await settle(fake, adapter, [other])
+    assert fake.calls_to("chat.postMessage") == []
+    await fake.push(ephemeral_action("babeldesk_share", share, "C0GENERAL1", url),
+                    kind="interactive")
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"), timeout=WAIT)
+    public = fake.calls_to("chat.postMessage")[0].params
+    assert public["channel"] == "C0GENERAL1" and public["text"] == answer["text"]
+    assert "babeldesk_handoff" in json.dumps(public["blocks"])
+    await fake.wait_for(lambda: fake.responses[-1].params.get("delete_original"), timeout=WAIT)
