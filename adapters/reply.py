@@ -200,7 +200,8 @@ class Replies:
         pieces = split_message(outbox.markup(body), outbox.limit) or [answer.text[:outbox.limit]]
         final = self.final(answer, outbox.handoff)
         for i, piece in enumerate(pieces):
-            last = final if i == len(pieces) - 1 else None
+            # Every piece is part of the whole answer; only the last shows sources and buttons.
+            last = final if i == len(pieces) - 1 else Final(answer)
             if i == 0 and posted is not None:
                 await outbox.edit(posted, piece, last)
             else:

@@ -17,7 +17,10 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncAssistant
+from slack_bolt.context.assistant.thread_context import AssistantThreadContext
+from slack_bolt.context.assistant.thread_context_store.async_store import (
+    AsyncAssistantThreadContextStore)
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -46,6 +49,10 @@ REFUSALS = {"channel_not_found", "not_in_channel", "is_archived", "message_not_f
 #: seconds a user group's members and a user's admin flag are remembered
 STAFF_CACHE = 300
 RATE_LIMIT_RETRIES = 5
+#: seconds a user's Slack locale is remembered
+LOCALE_CACHE = 3600
+#: an assistant thread's title: its first question, cut to this length
+THREAD_TITLE = 60
 
 
 
@@ -81,6 +88,10 @@ class SlackConfig(Access):
     update_interval: float = 1.0
     #: Web API base URL; only for Slack GovSlack or a test server
     api_url: str = "https://slack.com/api/"
+    #: answer in Slack's assistant panel ("Agents & AI Apps"): a greeting and suggested
+    #: questions in the user's language, a status while searching and writing, thread titles
+    #: and Slack's own streaming
+    assistant: bool = True
     #: the slash command of the app's manifest: answered only for the person who typed it,
     #: with a button to show the answer to the channel ("": none)
     command: str = "/babeldesk"
@@ -175,6 +186,89 @@ class CommandOutbox(Outbox):
 
     async def delete(self, posted: str) -> None:
         await self.respond(delete_original=True)
+
+
+class StreamOutbox(Outbox):
+    """An assistant thread, written with Slack's own streaming (chat.startStream,
+    appendStream, stopStream); where Slack does not offer it, chat.postMessage and
+    chat.update as everywhere else."""
+
+    limit = LIMIT
+
+    def __init__(self, client: AsyncWebClient, channel: str, thread_ts: str, team: str,
+                 user: str, adapter: "SlackAdapter", status):
+        self.client, self.channel, self.thread_ts = client, channel, thread_ts
+        self.team, self.user, self.adapter, self.status = team, user, adapter, status
+        self.fallback = SlackOutbox(client, channel, thread_ts)
+        self.shown = ""  # the text streamed so far
+        self.streaming = False
+
+    def markup(self, text: str) -> str:
+        return to_mrkdwn(text)
+
+    async def send(self, text: str, final: Final | None = None) -> str:
+        if final is None and self.adapter.streaming:
+            await self.status("status_writing")
+            try:
+                started = await _refusing(self.client.chat_startStream(
+                    channel=self.channel, thread_ts=self.thread_ts,
+                    markdown_text=_unfinished(text), recipient_team_id=self.team,
+                    recipient_user_id=self.user))
+            except SlackApiError as exc:
+                log.info("slack: no streaming here (%s): editing the message instead",
+                         _error_of(exc))
+                self.adapter.streaming = False
+            else:
+                self.streaming, self.shown = True, _unfinished(text)
+                return started["ts"]
+        return await self.fallback.send(text, final)
+
+    async def edit(self, posted: str, text: str, final: Final | None = None) -> str:
+        if not self.streaming:
+            return await self.fallback.edit(posted, text, final)
+        new = _unfinished(text)
+        if final is None:
+            if new.startswith(self.shown) and new != self.shown:
+                await _refusing(self.client.chat_appendStream(
+                    channel=self.channel, ts=posted, markdown_text=new[len(self.shown):]))
+                self.shown = new
+            return posted
+        # The whole answer: what is still missing, then its sources and buttons. An answer
+        # that replaced what was streamed (the article's own words) is written over it.
+        rest = new[len(self.shown):] if new.startswith(self.shown) else ""
+        await _refusing(self.client.chat_stopStream(
+            channel=self.channel, ts=posted, markdown_text=rest or None,
+            blocks=render(text, final)))
+        self.streaming = False
+        if not new.startswith(self.shown):
+            await self.fallback.edit(posted, text, final)
+        return posted
+
+    async def delete(self, posted: str) -> None:
+        if self.streaming:
+            await _refusing(self.client.chat_stopStream(channel=self.channel, ts=posted))
+            self.streaming = False
+        await self.fallback.delete(posted)
+
+
+def _unfinished(text: str) -> str:
+    """A preview without the mark that says it is still being written."""
+    return text.removesuffix(f" {WRITING}")
+
+
+class MemoryContexts(AsyncAssistantThreadContextStore):
+    """Which channel each assistant thread was opened from: kept in memory, so that Slack is
+    not asked again (bolt's default store reads the thread back on every reply)."""
+
+    def __init__(self):
+        self.contexts: dict[tuple[str, str], dict] = {}
+
+    async def save(self, *, channel_id: str, thread_ts: str, context: dict) -> None:
+        self.contexts[(channel_id, thread_ts)] = context
+
+    async def find(self, *, channel_id: str, thread_ts: str) -> AssistantThreadContext | None:
+        found = self.contexts.get((channel_id, thread_ts))
+        return AssistantThreadContext(found) if found else None
 
 
 class SlackOutbox(Outbox):
@@ -275,6 +369,10 @@ class SlackAdapter:
         self._handler: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self.handlers = Handlers()
+        #: whether chat.startStream works for this app (learnt on first use)
+        self.streaming = True
+        #: user id → (locale, when learnt)
+        self._locales: dict[str, tuple[str, float]] = {}
         #: user id → (is staff, when learnt)
         self._staff: dict[str, tuple[bool, float]] = {}
         self._register()
@@ -353,6 +451,8 @@ class SlackAdapter:
 
     def _register(self) -> None:
         app = self.app
+        if self.config.assistant:
+            app.use(self._assistant())
 
         @app.event("app_mention")
         async def on_mention(event, body):
@@ -393,6 +493,46 @@ class SlackAdapter:
         async def on_claim(ack, body, action):
             await ack()
             await self._guard(self._on_claim(body, action))
+
+    def _assistant(self) -> AsyncAssistant:
+        """Slack's assistant panel: its threads are DMs, answered like any DM, with a
+        greeting, suggested questions, a status and a title."""
+        assistant = AsyncAssistant(thread_context_store=MemoryContexts())
+
+        @assistant.thread_started
+        async def started(payload, say, set_suggested_prompts):
+            await self._guard(self._greet(payload, say, set_suggested_prompts))
+
+        @assistant.user_message
+        async def asked(payload, body, set_status, set_title):
+            await self._guard(self._on_message(payload, body, mentioned=False,
+                                               assistant=(set_status, set_title)))
+
+        return assistant
+
+    async def _greet(self, payload: dict, say, set_suggested_prompts) -> None:
+        thread = payload.get("assistant_thread", {})
+        language = await self.language_of_user(thread.get("user_id", ""))
+        texts = self.pipeline.texts
+        await say(texts.get("greeting", language))
+        prompts = [p.strip() for p in texts.get("suggested_prompts", language).split("|")]
+        await set_suggested_prompts(prompts=[p for p in prompts if p])
+
+    async def language_of_user(self, user: str) -> str:
+        """The language of the user's Slack locale when babeldesk speaks it, else the
+        default; users.info is asked once an hour per user."""
+        known = self._locales.get(user)
+        if known is None or time.monotonic() - known[1] > LOCALE_CACHE:
+            try:
+                info = await self.client.users_info(user=user, include_locale=True)
+                locale = info.get("user", {}).get("locale", "")
+            except SlackApiError as exc:
+                log.info("slack: no locale for %s: %s", user, _error_of(exc))
+                locale = ""
+            known = self._locales[user] = (locale, time.monotonic())
+        code = known[0].split("-")[0].lower()
+        config = self.pipeline.config
+        return code if code in config.languages else config.default_language
 
     async def _guard(self, work) -> None:
         """One message's failure is logged; the bot carries on with the next."""
@@ -435,7 +575,8 @@ class SlackAdapter:
             return await self.pipeline.has_answered_in(message.key)
         return message.channel in self.config.support_channels
 
-    async def _on_message(self, event: dict, body: dict, mentioned: bool) -> None:
+    async def _on_message(self, event: dict, body: dict, mentioned: bool,
+                          assistant: tuple | None = None) -> None:
         message = self.message_for(event, body)
         if not await self._should_answer(event, message, mentioned):
             return
@@ -461,9 +602,28 @@ class SlackAdapter:
                     channel=message.channel, thread_ts=reply_thread,
                     text=await self.replies.slow_down(message))
             return
-        await self.replies.deliver(message, SlackOutbox(
-            self.client, message.channel, reply_thread,
-            handoff=not message.is_direct or bool(self.config.handoff_channel)))
+        handoff = not message.is_direct or bool(self.config.handoff_channel)
+        if assistant is None:
+            await self.replies.deliver(message, SlackOutbox(self.client, message.channel,
+                                                            reply_thread, handoff=handoff))
+            return
+        set_status, set_title = assistant
+        language = (await asyncio.to_thread(self.pipeline.detect_language,
+                                            message.text)).language
+
+        async def status(key: str) -> None:
+            try:
+                await set_status(self.pipeline.texts.get(key, language))
+            except SlackApiError as exc:  # a status is a courtesy, not the answer
+                log.info("slack: no status: %s", _error_of(exc))
+
+        if not await self.pipeline.has_answered_in(message.key):
+            await set_title(" ".join(message.text.split())[:THREAD_TITLE])
+        await status("status_searching")
+        outbox = StreamOutbox(self.client, message.channel, reply_thread, message.workspace,
+                              message.author, self, status)
+        outbox.handoff = handoff
+        await self.replies.deliver(message, outbox)
 
     # -- the slash command --
 

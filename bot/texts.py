@@ -31,13 +31,13 @@ TEXT_KEYS = ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "
              "bot_reply", "quote_intro", "quote_intro_translated", "quote_intro_original",
              "release_words", "handoff_done_direct", "only_asker", "only_staff", "slow_down",
              "handoff_request", "claimed", "claim_button", "greeting", "suggested_prompts",
-             "help", "share_button")
+             "help", "share_button", "status_searching", "status_writing")
 
 #: texts that a language added in the config may leave out: the default language's is said
 #: instead (a config written before they existed stays valid)
 FALLBACK_KEYS = ("languages_spoken", "release_words", "handoff_done_direct", "only_asker",
                  "only_staff", "slow_down", "handoff_request", "claimed", "claim_button",
-                 "greeting", "suggested_prompts", "help", "share_button")
+                 "greeting", "suggested_prompts", "help", "share_button", "status_searching", "status_writing")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -73,6 +73,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'How do I reset my password? | How can I contact support? | Where can I see my order?',
         "help": "Ask me a question about our product in any language: mention me, write in a support channel, or use /ask. I answer from our help articles and show my sources; if I can't help, the button under my answer calls a person from our support team.",
         "share_button": 'Show everyone',
+        "status_searching": 'is searching the help articles…',
+        "status_writing": 'is writing…',
     },
     "es": {
         "no_answer": "No he encontrado esto en nuestros artículos de ayuda y prefiero no adivinar.",
@@ -107,6 +109,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": '¿Cómo restablezco mi contraseña? | ¿Cómo puedo contactar con soporte? | ¿Dónde puedo ver mi pedido?',
         "help": 'Hazme una pregunta sobre nuestro producto en cualquier idioma: mencióname, escribe en un canal de soporte o usa /ask. Respondo con nuestros artículos de ayuda y muestro mis fuentes; si no puedo ayudarte, el botón bajo mi respuesta llama a una persona de nuestro equipo de soporte.',
         "share_button": 'Mostrar a todos',
+        "status_searching": 'está buscando en los artículos de ayuda…',
+        "status_writing": 'está escribiendo…',
     },
     "fr": {
         "no_answer": "Je n'ai pas trouvé cela dans nos articles d'aide et je préfère ne pas deviner.",
@@ -141,6 +145,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": "Comment réinitialiser mon mot de passe ? | Comment contacter l'assistance ? | Où puis-je voir ma commande ?",
         "help": "Posez-moi une question sur notre produit dans n'importe quelle langue : mentionnez-moi, écrivez dans un canal d'assistance ou utilisez /ask. Je réponds à partir de nos articles d'aide et j'indique mes sources ; si je ne peux pas vous aider, le bouton sous ma réponse fait appel à une personne de notre équipe d'assistance.",
         "share_button": 'Montrer à tous',
+        "status_searching": "cherche dans les articles d'aide…",
+        "status_writing": 'écrit…',
     },
     "de": {
         "no_answer": "Dazu habe ich in unseren Hilfeartikeln nichts gefunden, und raten möchte ich nicht.",
@@ -175,6 +181,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Wie setze ich mein Passwort zurück? | Wie erreiche ich den Support? | Wo sehe ich meine Bestellung?',
         "help": 'Stellen Sie mir eine Frage zu unserem Produkt, in jeder Sprache: Erwähnen Sie mich, schreiben Sie in einen Support-Kanal oder nutzen Sie /ask. Ich antworte anhand unserer Hilfeartikel und zeige meine Quellen; wenn ich nicht helfen kann, holt der Button unter meiner Antwort eine Person aus unserem Support-Team dazu.',
         "share_button": 'Allen zeigen',
+        "status_searching": 'durchsucht die Hilfeartikel…',
+        "status_writing": 'schreibt…',
     },
     "it": {
         "no_answer": "Non ho trovato questa informazione nei nostri articoli di assistenza e preferisco non tirare a indovinare.",
@@ -209,6 +217,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": "Come reimposto la password? | Come posso contattare l'assistenza? | Dove posso vedere il mio ordine?",
         "help": 'Fammi una domanda sul nostro prodotto in qualsiasi lingua: menzionami, scrivi in un canale di assistenza o usa /ask. Rispondo in base ai nostri articoli di assistenza e mostro le mie fonti; se non posso aiutarti, il pulsante sotto la mia risposta chiama una persona del nostro team di assistenza.',
         "share_button": 'Mostra a tutti',
+        "status_searching": 'sta cercando negli articoli di aiuto…',
+        "status_writing": 'sta scrivendo…',
     },
     "pt": {
         "no_answer": "Não encontrei isto nos nossos artigos de ajuda e prefiro não adivinhar.",
@@ -243,6 +253,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Como reponho a minha palavra-passe? | Como posso contactar o suporte? | Onde posso ver a minha encomenda?',
         "help": 'Faça-me uma pergunta sobre o nosso produto em qualquer idioma: mencione-me, escreva num canal de suporte ou use /ask. Respondo com base nos nossos artigos de ajuda e mostro as minhas fontes; se não conseguir ajudar, o botão por baixo da minha resposta chama uma pessoa da nossa equipa de suporte.',
         "share_button": 'Mostrar a todos',
+        "status_searching": 'está a procurar nos artigos de ajuda…',
+        "status_writing": 'está a escrever…',
     },
     "nl": {
         "no_answer": "Ik heb dit niet gevonden in onze helpartikelen en ik gok liever niet.",
@@ -277,6 +289,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Hoe stel ik mijn wachtwoord opnieuw in? | Hoe neem ik contact op met support? | Waar zie ik mijn bestelling?',
         "help": 'Stel mij een vraag over ons product, in elke taal: vermeld mij, schrijf in een supportkanaal of gebruik /ask. Ik antwoord op basis van onze helpartikelen en toon mijn bronnen; als ik niet kan helpen, roept de knop onder mijn antwoord iemand van ons supportteam erbij.',
         "share_button": 'Aan iedereen tonen',
+        "status_searching": 'zoekt in de helpartikelen…',
+        "status_writing": 'is aan het schrijven…',
     },
     "pl": {
         "no_answer": "Nie znalazłem tego w naszych artykułach pomocy i wolę nie zgadywać.",
@@ -311,6 +325,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Jak zresetować hasło? | Jak skontaktować się z zespołem wsparcia? | Gdzie zobaczę swoje zamówienie?',
         "help": 'Zadaj mi pytanie o nasz produkt w dowolnym języku: oznacz mnie, napisz na kanale wsparcia lub użyj /ask. Odpowiadam na podstawie naszych artykułów pomocy i podaję źródła; jeśli nie mogę pomóc, przycisk pod moją odpowiedzią wzywa osobę z naszego zespołu wsparcia.',
         "share_button": 'Pokaż wszystkim',
+        "status_searching": 'przeszukuje artykuły pomocy…',
+        "status_writing": 'pisze…',
     },
     "ru": {
         "no_answer": "Я не нашёл этого в наших справочных статьях и не хочу гадать.",
@@ -345,6 +361,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Как сбросить пароль? | Как связаться со службой поддержки? | Где посмотреть мой заказ?',
         "help": 'Задайте мне вопрос о нашем продукте на любом языке: упомяните меня, напишите в канал поддержки или используйте /ask. Я отвечаю по нашим справочным статьям и показываю источники; если я не смогу помочь, кнопка под моим ответом позовёт сотрудника нашей службы поддержки.',
         "share_button": 'Показать всем',
+        "status_searching": 'ищет в справочных статьях…',
+        "status_writing": 'пишет…',
     },
     "uk": {
         "no_answer": "Я не знайшов цього в наших довідкових статтях і не хочу вгадувати.",
@@ -379,6 +397,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": "Як скинути пароль? | Як зв'язатися зі службою підтримки? | Де переглянути моє замовлення?",
         "help": 'Поставте мені запитання про наш продукт будь-якою мовою: згадайте мене, напишіть у канал підтримки або скористайтеся /ask. Я відповідаю за нашими довідковими статтями й показую джерела; якщо я не зможу допомогти, кнопка під моєю відповіддю покличе співробітника нашої служби підтримки.',
         "share_button": 'Показати всім',
+        "status_searching": 'шукає в довідкових статтях…',
+        "status_writing": 'пише…',
     },
     "tr": {
         "no_answer": "Bunu yardım makalelerimizde bulamadım ve tahmin yürütmek istemiyorum.",
@@ -413,6 +433,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Şifremi nasıl sıfırlarım? | Destek ekibine nasıl ulaşabilirim? | Siparişimi nerede görebilirim?',
         "help": 'Ürünümüzle ilgili sorunuzu herhangi bir dilde sorun: beni etiketleyin, bir destek kanalına yazın veya /ask komutunu kullanın. Yardım makalelerimize göre yanıt verir ve kaynaklarımı gösteririm; yardımcı olamazsam yanıtımın altındaki düğme destek ekibimizden bir kişiyi çağırır.',
         "share_button": 'Herkese göster',
+        "status_searching": 'yardım makalelerinde arıyor…',
+        "status_writing": 'yazıyor…',
     },
     "ar": {
         "no_answer": "لم أجد هذا في مقالات المساعدة لدينا، وأفضّل ألا أخمّن.",
@@ -447,6 +469,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'كيف أعيد تعيين كلمة المرور؟ | كيف أتواصل مع الدعم؟ | أين يمكنني رؤية طلبي؟',
         "help": 'اطرح عليّ سؤالًا عن منتجنا بأي لغة: اذكرني، أو اكتب في قناة الدعم، أو استخدم /ask. أجيب من مقالات المساعدة لدينا وأعرض مصادري، وإن لم أستطع المساعدة، فالزر أسفل إجابتي يستدعي شخصًا من فريق الدعم لدينا.',
         "share_button": 'اعرضها للجميع',
+        "status_searching": 'يبحث في مقالات المساعدة…',
+        "status_writing": 'يكتب…',
     },
     "hi": {
         "no_answer": "मुझे यह हमारे सहायता लेखों में नहीं मिला, और मैं अनुमान नहीं लगाना चाहता।",
@@ -481,6 +505,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'मैं अपना पासवर्ड कैसे रीसेट करूँ? | मैं सहायता टीम से कैसे संपर्क करूँ? | मेरा ऑर्डर कहाँ दिखेगा?',
         "help": 'हमारे प्रोडक्ट के बारे में किसी भी भाषा में मुझसे सवाल पूछें: मुझे मेंशन करें, किसी सहायता चैनल में लिखें, या /ask का उपयोग करें। मैं हमारे सहायता लेखों से जवाब देता हूँ और अपने स्रोत दिखाता हूँ; अगर मैं मदद न कर पाऊँ, तो मेरे जवाब के नीचे का बटन हमारी सहायता टीम के किसी व्यक्ति को बुलाता है।',
         "share_button": 'सबको दिखाएँ',
+        "status_searching": 'सहायता लेखों में खोज रहा है…',
+        "status_writing": 'लिख रहा है…',
     },
     "ja": {
         "no_answer": "ヘルプ記事の中にこの件に関する情報が見つかりませんでした。推測でお答えすることは控えます。",
@@ -515,6 +541,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'パスワードをリセットするには？ | サポートに問い合わせるには？ | 注文はどこで確認できますか？',
         "help": '製品についてのご質問を、どの言語でもお寄せください。私をメンションするか、サポートチャンネルに書き込むか、/ask をお使いください。ヘルプ記事をもとにお答えし、参照元も表示します。お役に立てない場合は、回答の下のボタンからサポートチームの担当者をお呼びいただけます。',
         "share_button": '全員に表示',
+        "status_searching": 'ヘルプ記事を検索しています…',
+        "status_writing": '回答を書いています…',
     },
     "ko": {
         "no_answer": "도움말 문서에서 이 내용을 찾지 못했습니다. 추측으로 답변드리지는 않겠습니다.",
@@ -549,6 +577,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": '비밀번호는 어떻게 재설정하나요? | 지원팀에 어떻게 문의하나요? | 주문 내역은 어디에서 볼 수 있나요?',
         "help": '제품에 관한 질문을 어떤 언어로든 해 주세요. 저를 멘션하거나, 지원 채널에 글을 쓰거나, /ask를 사용하시면 됩니다. 도움말 문서를 바탕으로 답변하고 출처를 보여 드립니다. 도와드리지 못하는 경우 답변 아래의 버튼을 누르면 지원팀 담당자를 부를 수 있습니다.',
         "share_button": '모두에게 표시',
+        "status_searching": '도움말 문서를 검색하는 중…',
+        "status_writing": '답변을 작성하는 중…',
     },
     "zh": {
         "no_answer": "我在帮助文章中没有找到相关内容，不想随意猜测。",
@@ -583,6 +613,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": '如何重置密码？ | 如何联系客服？ | 在哪里查看我的订单？',
         "help": '您可以用任何语言向我提问有关我们产品的问题：提及我、在客服频道中发消息，或使用 /ask。我会根据帮助文章回答并列出来源；如果我无法帮到您，可以点击回答下方的按钮呼叫客服团队的工作人员。',
         "share_button": '向所有人显示',
+        "status_searching": '正在搜索帮助文章…',
+        "status_writing": '正在撰写回答…',
     },
     "vi": {
         "no_answer": "Tôi không tìm thấy thông tin này trong các bài viết trợ giúp và tôi không muốn đoán.",
@@ -617,6 +649,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Làm sao để đặt lại mật khẩu? | Làm cách nào để liên hệ hỗ trợ? | Tôi có thể xem đơn hàng ở đâu?',
         "help": 'Hãy hỏi tôi về sản phẩm của chúng tôi bằng bất kỳ ngôn ngữ nào: nhắc đến tôi, viết trong kênh hỗ trợ hoặc dùng /ask. Tôi trả lời dựa trên các bài viết trợ giúp và hiển thị nguồn; nếu tôi không giúp được, nút bên dưới câu trả lời sẽ gọi một nhân viên trong đội hỗ trợ.',
         "share_button": 'Hiển thị cho mọi người',
+        "status_searching": 'đang tìm trong các bài trợ giúp…',
+        "status_writing": 'đang viết…',
     },
     "id": {
         "no_answer": "Saya tidak menemukan hal ini di artikel bantuan kami, dan saya tidak ingin menebak.",
@@ -651,6 +685,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Bagaimana cara mengatur ulang kata sandi? | Bagaimana cara menghubungi dukungan? | Di mana saya bisa melihat pesanan saya?',
         "help": 'Ajukan pertanyaan tentang produk kami dalam bahasa apa pun: sebut saya, tulis di kanal dukungan, atau gunakan /ask. Saya menjawab berdasarkan artikel bantuan kami dan menampilkan sumbernya; jika saya tidak bisa membantu, tombol di bawah jawaban saya akan memanggil seseorang dari tim dukungan kami.',
         "share_button": 'Tampilkan ke semua orang',
+        "status_searching": 'sedang mencari di artikel bantuan…',
+        "status_writing": 'sedang menulis…',
     },
     "sv": {
         "no_answer": "Jag hittade inte detta i våra hjälpartiklar och vill hellre inte gissa.",
@@ -685,6 +721,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Hur återställer jag mitt lösenord? | Hur kontaktar jag supporten? | Var ser jag min beställning?',
         "help": 'Ställ en fråga om vår produkt på valfritt språk: nämn mig, skriv i en supportkanal eller använd /ask. Jag svarar utifrån våra hjälpartiklar och visar mina källor; om jag inte kan hjälpa till kallar knappen under mitt svar på en person från vårt supportteam.',
         "share_button": 'Visa för alla',
+        "status_searching": 'söker i hjälpartiklarna…',
+        "status_writing": 'skriver…',
     },
     "he": {
         "no_answer": "לא מצאתי את זה במאמרי העזרה שלנו, ואני מעדיף לא לנחש.",
@@ -719,6 +757,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'איך מאפסים את הסיסמה? | איך פונים לתמיכה? | איפה אפשר לראות את ההזמנה שלי?',
         "help": 'שאלו אותי שאלה על המוצר שלנו בכל שפה: תייגו אותי, כתבו בערוץ תמיכה או השתמשו ב-/ask. אני עונה מתוך מאמרי העזרה שלנו ומציג את המקורות; אם לא אוכל לעזור, הכפתור מתחת לתשובה שלי יקרא לנציג מצוות התמיכה שלנו.',
         "share_button": 'הצג לכולם',
+        "status_searching": 'מחפש במאמרי העזרה…',
+        "status_writing": 'כותב…',
     },
     "el": {
         "no_answer": "Δεν βρήκα αυτή την πληροφορία στα άρθρα βοήθειάς μας και προτιμώ να μην κάνω εικασίες.",
@@ -753,6 +793,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Πώς επαναφέρω τον κωδικό μου; | Πώς επικοινωνώ με την υποστήριξη; | Πού βλέπω την παραγγελία μου;',
         "help": 'Κάντε μου μια ερώτηση για το προϊόν μας σε οποιαδήποτε γλώσσα: αναφέρετέ με, γράψτε σε ένα κανάλι υποστήριξης ή χρησιμοποιήστε το /ask. Απαντώ με βάση τα άρθρα βοήθειάς μας και δείχνω τις πηγές μου. Αν δεν μπορώ να βοηθήσω, το κουμπί κάτω από την απάντησή μου καλεί ένα άτομο από την ομάδα υποστήριξής μας.',
         "share_button": 'Εμφάνιση σε όλους',
+        "status_searching": 'αναζητά στα άρθρα βοήθειας…',
+        "status_writing": 'γράφει…',
     },
     "ro": {
         "no_answer": "Nu am găsit acest lucru în articolele noastre de ajutor și prefer să nu fac presupuneri.",
@@ -787,6 +829,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'Cum îmi resetez parola? | Cum pot contacta asistența? | Unde îmi pot vedea comanda?',
         "help": 'Puneți-mi o întrebare despre produsul nostru, în orice limbă: menționați-mă, scrieți într-un canal de asistență sau folosiți /ask. Răspund pe baza articolelor noastre de ajutor și îmi arăt sursele; dacă nu vă pot ajuta, butonul de sub răspunsul meu cheamă o persoană din echipa noastră de asistență.',
         "share_button": 'Arată tuturor',
+        "status_searching": 'caută în articolele de ajutor…',
+        "status_writing": 'scrie…',
     },
     "th": {
         "no_answer": "ไม่พบเรื่องนี้ในบทความช่วยเหลือของเรา จึงขอไม่ตอบโดยการคาดเดา",
@@ -821,6 +865,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "suggested_prompts": 'จะรีเซ็ตรหัสผ่านได้อย่างไร | จะติดต่อฝ่ายสนับสนุนได้อย่างไร | ดูคำสั่งซื้อของฉันได้ที่ไหน',
         "help": 'ถามคำถามเกี่ยวกับผลิตภัณฑ์ของเราได้ทุกภาษา โดยกล่าวถึงบอตนี้ เขียนในช่องทางสนับสนุน หรือใช้ /ask คำตอบมาจากบทความช่วยเหลือของเราพร้อมแสดงแหล่งที่มา หากช่วยไม่ได้ ปุ่มใต้คำตอบจะเรียกเจ้าหน้าที่จากทีมสนับสนุนของเรา',
         "share_button": 'แสดงให้ทุกคนเห็น',
+        "status_searching": 'กำลังค้นหาในบทความช่วยเหลือ…',
+        "status_writing": 'กำลังเขียน…',
     },
 }
 

@@ -36,6 +36,8 @@ class FakeSlack:
         self.rejected_tokens: set[str] = set()
         self.failing_channels: set[str] = set()  # chat.* there answer channel_not_found
         self.failing_methods: dict[str, str] = {}  # method -> the error it answers
+        #: the error chat.startStream answers (Slack without streaming for this app), or ""
+        self.streaming_unavailable = ""
         #: what was posted to response_urls (slash commands, clicks on ephemeral messages)
         self.responses: list[Call] = []
         #: user group id -> its members' ids (usergroups.users.list)
@@ -126,6 +128,15 @@ class FakeSlack:
             if params.get("thread_ts"):
                 message["thread_ts"] = params["thread_ts"]
             return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": message}
+        if method == "chat.startStream":
+            if self.streaming_unavailable:
+                return {"ok": False, "error": self.streaming_unavailable}
+            if not params.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments"}
+            return {"ok": True, "channel": params.get("channel"),
+                    "ts": f"{1700000000 + next(self._ts)}.000100"}
+        if method in ("chat.appendStream", "chat.stopStream"):
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
         if method == "chat.getPermalink":
             ts = params.get("message_ts", "").replace(".", "")
             return {"ok": True, "channel": params.get("channel"),
@@ -248,6 +259,24 @@ def message_changed(text: str, channel: str = "C0SUPPORT1",
                         "edited": {"user": "U0CUSTOMER", "ts": ts}, "client_msg_id": "x"},
             "previous_message": {"type": "message", "user": "U0CUSTOMER", "text": "old",
                                  "ts": original}}
+
+
+def assistant_thread_started(thread_ts: str, channel: str = "D0DIRECT01",
+                             user: str = "U0CUSTOMER") -> dict:
+    """A user opened babeldesk's assistant panel (a new assistant thread)."""
+    return {"type": "assistant_thread_started",
+            "assistant_thread": {"user_id": user, "channel_id": channel, "thread_ts": thread_ts,
+                                 "context": {"channel_id": "C0SUPPORT1", "team_id": TEAM,
+                                             "enterprise_id": None}},
+            "event_ts": thread_ts}
+
+
+def assistant_message(text: str, thread_ts: str, ts: str, channel: str = "D0DIRECT01",
+                      user: str = "U0CUSTOMER") -> dict:
+    """A question written in an assistant thread: a DM message in a thread."""
+    event = message_event(text, channel=channel, ts=ts, user=user, channel_type="im")
+    event.update(thread_ts=thread_ts, parent_user_id=BOT_USER)
+    return event
 
 
 def slash_command(text: str, response_url: str, channel: str = "C0SUPPORT1",

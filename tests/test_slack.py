@@ -13,8 +13,9 @@ import time
 import aiohttp
 import pytest
 from fake_slack import (BOT_USER, FakeSlack, app_mention, block_action, bot_message,
-                        envelope, ephemeral_action, im_message, message_changed,
-                        message_event, slash_command)
+                        assistant_message, assistant_thread_started, envelope,
+                        ephemeral_action, im_message, message_changed, message_event,
+                        slash_command)
 from slack_sdk.signature import SignatureVerifier
 
 from adapters import settings
@@ -413,7 +414,14 @@ def test_the_manifest_lets_customers_write_to_the_bot_and_grants_what_it_calls()
     # the Web API methods babeldesk calls, and the scope each needs
     assert {"chat:write", "users:read", "usergroups:read", "im:history",
             "app_mentions:read"} <= scopes
-    assert "message.im" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert {"message.im", "app_mention", "assistant_thread_started"} <= set(events)
+    assert {"commands", "assistant:write"} <= scopes
+    from adapters.slack import SlackConfig
+
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == [
+        SlackConfig().command]
+    assert manifest["features"]["assistant_view"]["assistant_description"]
 
 
 LONG = "Fill the kettle with a mix of half water and half white vinegar, and boil it. " * 40
@@ -641,3 +649,57 @@ async def test_the_slash_command_answers_privately_and_can_show_everyone(fake, a
     assert public["channel"] == "C0GENERAL1" and public["text"] == answer["text"]
     assert "babeldesk_handoff" in json.dumps(public["blocks"])
     await fake.wait_for(lambda: fake.responses[-1].params.get("delete_original"), timeout=WAIT)
+
+
+async def test_the_assistant_panel_greets_suggests_and_streams(fake, adapter, slack_core,
+                                                              scripted):
+    fake.users["U0CUSTOMER"] = {"locale": "de-DE"}
+    thread = "1700100000.000100"
+    started = await fake.push(envelope(assistant_thread_started(thread)))
+    await settle(fake, adapter, [started])
+    greeting = fake.calls_to("chat.postMessage")[0].params
+    assert greeting["text"] == TEXTS["de"]["greeting"] and greeting["thread_ts"] == thread
+    prompts = fake.calls_to("assistant.threads.setSuggestedPrompts")[0].params["prompts"]
+    assert [p["message"] for p in prompts] == [
+        p.strip() for p in TEXTS["de"]["suggested_prompts"].split("|")]
+
+    # A slow answer, so that it streams in several pieces.
+    scripted.hold(lambda: fake.calls_to("chat.appendStream"), pace=0.2)
+    asked = await fake.push(envelope(assistant_message(
+        "Wie bekomme ich eine Rückerstattung? Bitte erkläre alle Schritte.", thread,
+        ts="1700100100.000100")))
+    await fake.wait_for(lambda: fake.calls_to("chat.stopStream"), timeout=WAIT)
+    await settle(fake, adapter, [asked])
+    title = fake.calls_to("assistant.threads.setTitle")[0].params
+    assert title["title"].startswith("Wie bekomme ich eine Rückerstattung?")
+    statuses = [c.params["status"] for c in fake.calls_to("assistant.threads.setStatus")]
+    assert statuses == [TEXTS["de"]["status_searching"], TEXTS["de"]["status_writing"]]
+    start = fake.calls_to("chat.startStream")[0].params
+    assert start["thread_ts"] == thread and start["recipient_user_id"] == "U0CUSTOMER"
+    stop = fake.calls_to("chat.stopStream")[0].params
+    assert {e["action_id"] for e in actions_of(fake.calls_to("chat.stopStream")[0])[
+        "elements"]} == {"babeldesk_up", "babeldesk_down"}  # a DM with no handoff channel
+    streamed = start["markdown_text"] + "".join(
+        c.params["markdown_text"] for c in fake.calls_to("chat.appendStream")) + \
+        (stop.get("markdown_text") or "")
+    assert streamed == stop["blocks"][0]["text"]["text"]  # the whole answer, streamed once
+    assert fake.calls_to("chat.update") == []
+    key = ConversationKey("slack", "T0KETTLE01", "D0DIRECT01", thread)
+    assert slack_core.history.count(key) == 2
+
+
+async def test_without_slack_streaming_the_assistant_edits_its_message(fake, adapter,
+                                                                      scripted):
+    fake.streaming_unavailable = "unknown_method"
+    thread = "1700110000.000100"
+    scripted.hold(lambda: len(fake.calls) > 50 or fake.calls_to("chat.update"), pace=0.2)
+    asked = await fake.push(envelope(assistant_message(
+        "How do I get a refund? Please explain every step.", thread, ts="1700110100.000100")))
+    await fake.wait_for(lambda: final_updates(fake), timeout=WAIT)
+    await settle(fake, adapter, [asked])
+    first = fake.calls_to("chat.postMessage")[0].params
+    assert first["thread_ts"] == thread and first["channel"] == "D0DIRECT01"
+    assert all(u.params["ts"] == fake.calls_to("chat.postMessage")[0].result["ts"]
+               for u in fake.calls_to("chat.update"))
+    assert actions_of(final_updates(fake)[-1])
+    assert len(fake.calls_to("chat.startStream")) == 1  # tried once, then not again
