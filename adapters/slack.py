@@ -592,8 +592,7 @@ class SlackAdapter:
         if await self.pipeline.is_handed_off(message.key):
             if mentioned and self.replies.is_release(message.text) \
                     and await self.is_staff(message.author):
-                await self._release(message.key, message.author, message.channel,
-                                    reply_thread)
+                await self._release(message.key)
             return
         admitted = self.gate.admit(message.author, message.channel)
         if admitted != "answer":
@@ -760,13 +759,14 @@ class SlackAdapter:
         if not await self.is_staff(where.author):
             await self._tell(body, await self.replies.text("only_staff", where))
             return
-        await self._release(key, where.author, key.channel, key.thread or None)
+        await self._release(key)
 
-    async def _release(self, key: ConversationKey, by: str, channel: str,
-                       thread_ts: str | None) -> None:
+    async def _release(self, key: ConversationKey) -> None:
+        """The bot answers in the conversation again, and says so there."""
         said = await self.pipeline.release(key)
         if said:
-            await self.client.chat_postMessage(channel=channel, text=said, thread_ts=thread_ts)
+            await self.client.chat_postMessage(channel=key.channel, text=said,
+                                               thread_ts=key.thread or None)
 
     async def is_staff(self, user: str) -> bool:
         """A member of `staff_group`, or an admin or owner of the workspace."""
