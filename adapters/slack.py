@@ -251,6 +251,15 @@ class StreamOutbox(Outbox):
         await self.fallback.delete(posted)
 
 
+async def _courtesy(call) -> None:
+    """A status or a title: nice to have, never a reason to lose the answer (a DM thread
+    that is not an assistant thread refuses them)."""
+    try:
+        await call
+    except SlackApiError as exc:
+        log.info("slack: %s", _error_of(exc))
+
+
 def _unfinished(text: str) -> str:
     """A preview without the mark that says it is still being written."""
     return text.removesuffix(f" {WRITING}")
@@ -611,13 +620,10 @@ class SlackAdapter:
                                             message.text)).language
 
         async def status(key: str) -> None:
-            try:
-                await set_status(self.pipeline.texts.get(key, language))
-            except SlackApiError as exc:  # a status is a courtesy, not the answer
-                log.info("slack: no status: %s", _error_of(exc))
+            await _courtesy(set_status(self.pipeline.texts.get(key, language)))
 
         if not await self.pipeline.has_answered_in(message.key):
-            await set_title(" ".join(message.text.split())[:THREAD_TITLE])
+            await _courtesy(set_title(" ".join(message.text.split())[:THREAD_TITLE]))
         await status("status_searching")
         outbox = StreamOutbox(self.client, message.channel, reply_thread, message.workspace,
                               message.author, self, status)
