@@ -169,6 +169,9 @@ class Replies:
             log.warning("%s: %s refused the answer being written (%s): the model stopped "
                         "and nothing is stored", message.platform, message.key.id, exc)
             return None
+        except BaseException:
+            reply.cancel()  # nobody will post what it goes on writing
+            raise
         if answer.silent:
             if posted is not None:
                 await outbox.delete(posted)
