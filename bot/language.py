@@ -16,6 +16,8 @@ Order of evidence, strongest first:
 4. statistics (langdetect, restricted to the configured languages), with the conversation's
    language as a prior: a short or uncertain message keeps the conversation's language,
    because langdetect is unreliable on short chat ("hello" comes out Dutch, "ok" Polish);
+   before the first answer, the language of the author's platform locale stands in for it
+   (`locale_language`: Slack's user locale, Discord's interaction locale);
 5. optionally a second detector (lingua) where langdetect is unsure or would switch;
 6. the conversation's language (or, in a script that several configured languages share, the
    likelier of them), else the configured default.
@@ -92,6 +94,9 @@ _RELATIVES = {"af": ("nl",), "ca": ("es", "fr", "it", "pt"), "da": ("sv", "no"),
 _MARKS = {"¿": "es", "¡": "es"}
 #: second detectors babeldesk knows (constructor keyword `second_detector`)
 SECOND_DETECTORS = ("lingua",)
+#: locale languages that langdetect, and so the configuration, names otherwise: Norwegian
+#: Bokmål and Nynorsk are its "no"; Java's old codes for Hebrew and Indonesian
+_LOCALE_ALIASES = {"nb": "no", "nn": "no", "iw": "he", "in": "id"}
 
 
 @dataclass(frozen=True)
@@ -488,7 +493,8 @@ class LanguageDetector:
     # -- what the pipeline calls --
 
     def detect(self, text: str, prior: str | None = None) -> Detection:
-        """The language to answer `text` in; `prior` is the conversation's language so far."""
+        """The language to answer `text` in; `prior` is the conversation's language so far
+        (for a first message, its author's locale's: `locale_language`)."""
         prior = prior if prior in self.languages else None
         written = text
         # A request reads the names too: "answer in ENGLISH please" names no product.
@@ -693,6 +699,20 @@ class LanguageDetector:
                  prior or self.default_language)
         return dataclasses.replace(self._fallback(prior), reason="unconfigured",
                                    unconfigured=language)
+
+
+def locale_language(locale: str, languages: Iterable[str]) -> str | None:
+    """The configured language of a platform's locale ("de-DE" → de, "pt-BR" → pt, "zh-TW" →
+    zh, "es-419" → es, "nb" → no), or None: unknown, empty, or a language not configured.
+
+    Only the language counts: babeldesk has one Chinese and one Portuguese, and a region says
+    nothing about which to answer in."""
+    code = re.split(r"[-_]", locale.strip().lower(), maxsplit=1)[0]
+    languages = list(languages)
+    for candidate in (code, _LOCALE_ALIASES.get(code)):
+        if candidate and candidate in languages:
+            return candidate
+    return None
 
 
 def _by_letters(text: str, script: str | None) -> str | None:

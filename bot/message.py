@@ -34,6 +34,12 @@ class Message:
     attachments: tuple[Attachment, ...] = ()
     #: the platform's id for this message, for logs
     id: str = ""
+    #: the locale the platform reports for the author, as it reports it ("de-DE", "pt-BR",
+    #: "es-419", "zh-CN", "en-US"; Slack's user locale, Discord's interaction locale); ""
+    #: when unknown. Only a conversation's first message reads it: its language is the prior
+    #: for detection (`locale_language` in bot/language.py), so a message too short to tell
+    #: ("ok danke") is answered in it and a clear message in another language is not
+    locale: str = ""
 
     @property
     def key(self) -> ConversationKey:

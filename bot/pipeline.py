@@ -21,7 +21,7 @@ from .errors import ModelError
 from .history import History, Turn
 from .glossary import names_in_headings
 from .knowledge import Hit, KnowledgeBase, Passage
-from .language import MIN_CONFIDENCE, Detection, LanguageDetector
+from .language import MIN_CONFIDENCE, Detection, LanguageDetector, locale_language
 from .message import Answer, Message, Reply
 from .metrics import Metrics
 from .check import SUPPORTED_AT, Checker, answer_sentences, numbers
@@ -166,6 +166,12 @@ class Pipeline:
             limit = self.config.prompt.max_message_chars
             prior, requested, handed_off = await asyncio.to_thread(self._conversation_state,
                                                                    message.key)
+            if prior is None:
+                # A first message: the language of the author's locale is the best guess
+                # there is, so it is the prior a conversation's language would be. A message
+                # too short to tell ("ok danke") is answered in it; a clear one in another
+                # language still wins (an English interface, a question in Spanish).
+                prior = locale_language(message.locale, self.config.languages)
             language = requested or prior or language
             if handed_off:
                 return Answer("", language, kind="handed_off")

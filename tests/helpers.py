@@ -10,9 +10,10 @@ from bot.message import Message
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def message(text, channel="C1", thread="", platform="test", workspace="T1", author="U1"):
+def message(text, channel="C1", thread="", platform="test", workspace="T1", author="U1",
+            locale=""):
     return Message(platform=platform, workspace=workspace, channel=channel, thread=thread,
-                   author=author, text=text)
+                   author=author, text=text, locale=locale)
 
 
 def wait_until(condition, timeout: float = 120.0, step: float = 0.05) -> bool:

@@ -8,7 +8,7 @@ import yaml
 
 from bot.config import Config, load_config
 from bot.glossary import names_in_headings
-from bot.language import Detection, LanguageDetector
+from bot.language import Detection, LanguageDetector, locale_language
 from bot.text import normalise_message, search_terms
 
 
@@ -56,6 +56,21 @@ def test_a_spanish_conversation_keeps_spanish_for_thanks(detector):
     # Alone, "gracias" is Spanish anyway; "ok" and "hello" alone come out Polish and Dutch.
     assert detector.detect("gracias", prior="es").language == "es"
     assert detector.detect("ok", prior="es").language == "es"
+
+
+@pytest.mark.parametrize("locale, language", [
+    ("de-DE", "de"), ("pt-BR", "pt"), ("es-419", "es"), ("zh-CN", "zh"), ("zh-TW", "zh"),
+    ("en-US", "en"), ("fr", "fr"), ("pt_BR", "pt"), ("EN-gb", "en"), ("in-ID", "id"),
+    ("sv-SE", None), ("nb-NO", None), ("", None), ("klingon", None),
+])
+def test_a_platform_locale_is_read_as_a_configured_language(locale, language):
+    assert locale_language(locale, Config().languages) == language
+
+
+def test_norwegian_bokmal_is_the_norwegian_langdetect_knows_when_configured():
+    assert locale_language("nb-NO", ["en", "no"]) == "no"
+    assert locale_language("nn", ["en", "no"]) == "no"
+    assert locale_language("nb-NO", ["en", "sv"]) is None
 
 
 def test_a_short_message_in_a_shared_script_keeps_the_conversation_language(detector):

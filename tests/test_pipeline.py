@@ -501,3 +501,67 @@ async def test_a_name_from_a_new_heading_is_no_english_in_a_german_question(
         assert answer.language == "de", answer
     finally:
         core.close()
+
+
+# --- the platform's locale: a prior for a conversation's first message ----------------------
+
+async def test_a_short_first_message_is_answered_in_the_language_of_the_authors_locale(
+        config, scripted):
+    """langdetect reads "ok danke" as Indonesian and "Passwort vergessen" as Dutch; alone,
+    both get the default English. A German interface says German."""
+    core = open_core(config, engine=scripted, watch=False)
+    try:
+        for text in ("ok danke", "Passwort vergessen"):
+            plain = await core.pipeline.respond(message(text, channel=f"plain {text}"))
+            assert plain.language == "en", (text, plain)
+            answer = await core.pipeline.respond(message(text, channel=f"de {text}",
+                                                         locale="de-DE"))
+            assert answer.language == "de", (text, answer)
+            assert answer.kind in ("answer", "abstained"), answer
+        # small talk that is every language's ("ok", 👍) is answered in the locale's too
+        answer = await core.pipeline.respond(message("👍", channel="thumbs", locale="pt-BR"))
+        assert answer.kind == "small_talk" and answer.language == "pt", answer
+    finally:
+        core.close()
+
+
+async def test_a_clear_first_message_in_another_language_wins_over_the_locale(config,
+                                                                             scripted):
+    """An English interface, a question in Spanish: the answer is Spanish."""
+    core = open_core(config, engine=scripted, watch=False)
+    try:
+        for text in ("Olvidé mi contraseña y no puedo entrar en mi cuenta desde ayer.",
+                     "Hola, ayer hice un pedido y todavía no me ha llegado la confirmación."):
+            answer = await core.pipeline.respond(message(text, channel=text[:12],
+                                                         locale="en-US"))
+            assert answer.language == "es", (text, answer)
+    finally:
+        core.close()
+
+
+async def test_a_locale_is_only_a_first_messages_prior(config, scripted):
+    """A conversation that began in German keeps German for "ok danke", whatever the locale
+    of whoever writes next."""
+    core = open_core(config, engine=scripted, watch=False)
+    try:
+        first = await core.pipeline.respond(message("Wie kann ich mein Passwort zurücksetzen?",
+                                                    channel="de-locale", locale="en-US"))
+        assert first.language == "de", first
+        later = await core.pipeline.respond(message("ok danke", channel="de-locale",
+                                                    locale="en-US"))
+        assert later.language == "de", later
+    finally:
+        core.close()
+
+
+async def test_the_locale_of_a_language_not_configured_is_ignored(config, scripted):
+    """Swedish is not among the default languages (its canned texts ship all the same)."""
+    assert "sv" not in config.languages
+    core = open_core(config, engine=scripted, watch=False)
+    try:
+        for text in ("ok danke", "👍"):
+            answer = await core.pipeline.respond(message(text, channel=f"sv {text}",
+                                                         locale="sv-SE"))
+            assert answer.language == "en", (text, answer)
+    finally:
+        core.close()
