@@ -21,6 +21,7 @@ from discord import app_commands
 from bot.config import Config, check, check_env_name, read_secret
 from bot.errors import AdapterError
 from bot.history import ConversationKey
+from bot.language import locale_language
 from bot.message import Attachment, Message
 from bot.pipeline import Pipeline
 from . import Handlers, settings
@@ -156,12 +157,6 @@ class InteractionOutbox(Outbox):
     async def delete(self, posted: discord.WebhookMessage) -> None:
         with _refusals():
             await posted.delete()
-
-
-def _language_of(locale, languages: list[str], default: str) -> str:
-    """A Discord locale ("pt-BR", "zh-CN", "es-ES") as one of babeldesk's languages."""
-    code = str(locale or "").split("-")[0].lower()
-    return code if code in languages else default
 
 
 @contextlib.contextmanager
@@ -381,8 +376,9 @@ class DiscordAdapter:
 
         @self.tree.command(name="help", description="How to ask babeldesk")
         async def help_(interaction: discord.Interaction):
-            language = _language_of(interaction.locale, self.pipeline.config.languages,
-                                    self.pipeline.config.default_language)
+            config = self.pipeline.config
+            language = locale_language(str(interaction.locale or ""), config.languages) \
+                or config.default_language
             await interaction.response.send_message(
                 self.pipeline.texts.get("help", language), ephemeral=True)
 
@@ -412,8 +408,13 @@ class DiscordAdapter:
         roles = {str(r.id) for r in getattr(interaction.user, "roles", [])}
         if private:  # a private answer is its own conversation, unseen by the channel
             where = dataclasses.replace(where, thread=f"private-{asker}")
+        # Interactions carry the user's Discord language: the language to expect before
+        # they have written enough to tell (a menu on someone else's message: the guild's).
+        locale = interaction.guild_locale if target else \
+            (interaction.locale or interaction.guild_locale)
         incoming = dataclasses.replace(where, author=asker, text=plain_text(question),
-                                       id=str(target.id if target else interaction.id))
+                                       id=str(target.id if target else interaction.id),
+                                       locale=str(locale or ""))
         if not self.gate.allows(where.author, where.channel, where.is_direct, roles,
                                 self.config.allow_roles, self.config.block_roles):
             await interaction.delete_original_response()

@@ -8,6 +8,7 @@ writes (at most once per `update_interval`), then the whole answer with its sour
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -28,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Config, check, check_env_name, read_secret
 from bot.errors import AdapterError
 from bot.history import ConversationKey
+from bot.language import locale_language
 from bot.message import Answer, Attachment, Message
 from bot.pipeline import Pipeline
 from . import Handlers, listen, settings, stop_listening
@@ -527,9 +529,9 @@ class SlackAdapter:
         prompts = [p.strip() for p in texts.get("suggested_prompts", language).split("|")]
         await set_suggested_prompts(prompts=[p for p in prompts if p])
 
-    async def language_of_user(self, user: str) -> str:
-        """The language of the user's Slack locale when babeldesk speaks it, else the
-        default; users.info is asked once an hour per user."""
+    async def locale_of(self, user: str) -> str:
+        """The user's Slack locale ("de-DE"; "" when Slack does not say): the language to
+        expect before they have written enough to tell. users.info is asked once an hour."""
         known = self._locales.get(user)
         if known is None or time.monotonic() - known[1] > LOCALE_CACHE:
             try:
@@ -539,9 +541,14 @@ class SlackAdapter:
                 log.info("slack: no locale for %s: %s", user, _error_of(exc))
                 locale = ""
             known = self._locales[user] = (locale, time.monotonic())
-        code = known[0].split("-")[0].lower()
+        return known[0]
+
+    async def language_of_user(self, user: str) -> str:
+        """The language of the user's Slack locale when babeldesk speaks it, else the
+        default."""
         config = self.pipeline.config
-        return code if code in config.languages else config.default_language
+        return locale_language(await self.locale_of(user), config.languages) \
+            or config.default_language
 
     async def _guard(self, work) -> None:
         """One message's failure is logged; the bot carries on with the next."""
@@ -610,6 +617,7 @@ class SlackAdapter:
                     channel=message.channel, thread_ts=reply_thread,
                     text=await self.replies.slow_down(message))
             return
+        message = dataclasses.replace(message, locale=await self.locale_of(message.author))
         handoff = not message.is_direct or bool(self.config.handoff_channel)
         if assistant is None:
             await self.replies.deliver(message, SlackOutbox(self.client, message.channel,
@@ -639,7 +647,7 @@ class SlackAdapter:
         message = Message(platform="slack", workspace=command.get("team_id") or self.team_id,
                           channel=channel, thread=f"private-{user}", author=user, text=text,
                           is_direct=channel.startswith("D"),
-                          id=command.get("trigger_id", ""))
+                          id=command.get("trigger_id", ""), locale=await self.locale_of(user))
         if not self.gate.allows(user, channel, message.is_direct):
             return
         if self.gate.admit(user, channel) != "answer":

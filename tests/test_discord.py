@@ -562,3 +562,15 @@ async def test_without_the_message_content_intent_commands_still_answer(discord_
                                      if (c.json or {}).get("components")], timeout=WAIT)
     finally:
         await adapter.stop()
+
+
+async def test_a_command_too_short_to_tell_follows_the_users_discord_language(discord_fake,
+                                                                            adapter,
+                                                                            discord_core):
+    fake = discord_fake
+    await fake.dispatch("INTERACTION_CREATE", app_command("ask", {"question": "ok danke"},
+                                                          locale="de"))
+    await fake.wait_for(lambda: [c for c in followups(fake) if c.status == 200], timeout=WAIT)
+    await settle(fake, adapter)
+    key = ConversationKey("discord", str(GUILD), str(GENERAL), "")
+    assert discord_core.history.language(key) == "de"

@@ -706,3 +706,15 @@ async def test_without_slack_streaming_the_assistant_edits_its_message(fake, ada
                for u in fake.calls_to("chat.update"))
     assert actions_of(final_updates(fake)[-1])
     assert len(fake.calls_to("chat.startStream")) == 1  # tried once, then not again
+
+
+async def test_a_first_message_too_short_to_tell_follows_the_users_slack_locale(fake, adapter,
+                                                                              slack_core):
+    fake.users["U0CUSTOMER"] = {"locale": "de-DE"}
+    dm = im_message("ok danke", ts="1700120000.000100")
+    await fake.push(envelope(dm))
+    await fake.wait_for(lambda: final_updates(fake), timeout=WAIT)
+    key = adapter.message_for(dm, envelope(dm)).key
+    assert slack_core.history.language(key) == "de"
+    asked = [c.params for c in fake.calls_to("users.info")]
+    assert asked and all(p["include_locale"] in ("1", "true", True) for p in asked)
