@@ -3,7 +3,8 @@
     .venv/bin/python bench/locale_prior.py [--per-language 200] [--seed 0] [--json PATH]
 
 Each sentence is a conversation's first message, detected as the pipeline detects one
-(`LanguageDetector.detect`, with the language of `Message.locale` as the prior, bot/language.py
+(`LanguageDetector.detect`, with the language of `Message.locale` as its `locale`, the weaker
+prior that a short sentence langdetect is sure of overrides, bot/language.py
 `locale_language`), three ways: (a) no locale (a platform that reports none: a short message
 gets the default language unless it is a sentence langdetect is sure of); (b) the right locale
 (the author's interface is in the sentence's language); (c) a wrong locale (English for a
@@ -70,7 +71,7 @@ def measure(detector: LanguageDetector, data: dict[str, list[str]],
         for text in texts:
             for way, locale in locales.items():
                 # as Pipeline._answer does for a conversation's first message
-                detection = detector.detect(text, locale_language(locale, languages))
+                detection = detector.detect(text, locale=locale_language(locale, languages))
                 cell[way] += detection.language == code
                 reasons[way][detection.reason] = reasons[way].get(detection.reason, 0) + 1
     elapsed = time.perf_counter() - start

@@ -17,7 +17,8 @@ Order of evidence, strongest first:
    language as a prior: a short or uncertain message keeps the conversation's language,
    because langdetect is unreliable on short chat ("hello" comes out Dutch, "ok" Polish);
    before the first answer, the language of the author's platform locale stands in for it
-   (`locale_language`: Slack's user locale, Discord's interaction locale);
+   (`locale_language`: Slack's user locale, Discord's interaction locale), more weakly: a short
+   sentence langdetect is sure of wins over it, as it does without one;
 5. optionally a second detector (lingua) where langdetect is unsure or would switch;
 6. the conversation's language (or, in a script that several configured languages share, the
    likelier of them), else the configured default.
@@ -492,10 +493,18 @@ class LanguageDetector:
 
     # -- what the pipeline calls --
 
-    def detect(self, text: str, prior: str | None = None) -> Detection:
-        """The language to answer `text` in; `prior` is the conversation's language so far
-        (for a first message, its author's locale's: `locale_language`)."""
+    def detect(self, text: str, prior: str | None = None,
+               locale: str | None = None) -> Detection:
+        """The language to answer `text` in; `prior` is the conversation's language so far;
+        `locale`, when there is none yet, the language of its author's platform locale
+        (`locale_language`): a weaker prior, which a short sentence langdetect is sure of
+        overrides."""
         prior = prior if prior in self.languages else None
+        # Most Slack and Discord users keep an English interface whatever they write in, so
+        # a locale is no conversation: docs/performance.md, "The platform's locale as a first
+        # message's prior", measures what a wrong one costs.
+        weak = prior is None and locale in self.languages
+        prior = prior or (locale if weak else None)
         written = text
         # A request reads the names too: "answer in ENGLISH please" names no product.
         requested = self.requested_language(strip_code_and_addresses(text))
@@ -516,9 +525,9 @@ class LanguageDetector:
             return Detection(by_script, True, "script")
         letters = SWITCH_LETTERS if prior else SHORT_LETTERS
         if counts["letters"] < letters or len(text.split()) < SHORT_WORDS:
-            if prior is None and script is None and (_long_enough(written)
-                                                     or _short_question(text)):
-                return self._short_sentence(text)
+            if (prior is None or weak) and script is None and (_long_enough(written)
+                                                               or _short_question(text)):
+                return self._short_sentence(text, prior)
             return self._fallback(prior, text, candidates)
         if script is None and counts["letters"] >= UNCONFIGURED_LETTERS:
             unconfigured = self.unconfigured_language(text, prior)
@@ -674,13 +683,14 @@ class LanguageDetector:
                     return language
         return None
 
-    def _short_sentence(self, text: str) -> Detection:
-        """A short first message's language, when it is a sentence (SENTENCE_CONFIDENCE)."""
+    def _short_sentence(self, text: str, locale: str | None = None) -> Detection:
+        """A short first message's language, when it is a sentence (SENTENCE_CONFIDENCE);
+        else the locale's language, else the default."""
         probs = self.probabilities(text)
         best = max(probs, key=probs.get) if probs else None
         if best is not None and probs[best] >= SENTENCE_CONFIDENCE:
             return Detection(best, True, "statistics")
-        return self._fallback(None)
+        return self._fallback(locale)
 
     def _fallback(self, prior: str | None, text: str = "",
                   candidates: list[str] | None = None) -> Detection:

@@ -166,18 +166,19 @@ class Pipeline:
             limit = self.config.prompt.max_message_chars
             prior, requested, handed_off = await asyncio.to_thread(self._conversation_state,
                                                                    message.key)
-            if prior is None:
-                # A first message: the language of the author's locale is the best guess
-                # there is, so it is the prior a conversation's language would be. A message
-                # too short to tell ("ok danke") is answered in it; a clear one in another
-                # language still wins (an English interface, a question in Spanish).
-                prior = locale_language(message.locale, self.config.languages)
-            language = requested or prior or language
+            # A first message: the language of the author's locale is the best guess there
+            # is, but a weaker one than a conversation's language (most people keep an English
+            # interface whatever they write). A message too short to tell ("ok danke") is
+            # answered in it; a short sentence langdetect is sure of, or a clear message in
+            # another language, still wins (an English interface, a question in Spanish).
+            locale = None if prior else locale_language(message.locale, self.config.languages)
+            language = requested or prior or locale or language
             if handed_off:
                 return Answer("", language, kind="handed_off")
             chat = small_talk(text, self.config.prompt.product)
             if chat:
-                language = requested or self._small_talk_language(chat, prior, language)
+                language = requested or self._small_talk_language(chat, prior or locale,
+                                                                  language)
                 answer = Answer(self.texts.get(chat.kind, language), language,
                                 kind="small_talk")
                 return await asyncio.to_thread(self._store, message, text, answer)
@@ -189,7 +190,7 @@ class Pipeline:
                 notice = "truncated"
             if self._names_stale():
                 await asyncio.to_thread(self._use_knowledge_names)
-            detection = self.detector.detect(text, requested or prior)
+            detection = self.detector.detect(text, requested or prior, locale=locale)
             # A language the user asked for holds until they ask for another.
             language = requested if requested and not detection.requested \
                 else detection.language

@@ -67,6 +67,22 @@ def test_a_platform_locale_is_read_as_a_configured_language(locale, language):
     assert locale_language(locale, Config().languages) == language
 
 
+def test_a_short_sentence_langdetect_is_sure_of_wins_over_the_locale_not_a_conversation(
+        detector):
+    """An English interface, a short question in Spanish ("Tienes dos libros." is Tatoeba's):
+    the locale is a weaker prior than a conversation's language."""
+    for text in ("Cómo pago esto?", "Tienes dos libros."):
+        detection = detector.detect(text, locale="en")
+        assert (detection.language, detection.reason) == ("es", "statistics"), text
+        assert detector.detect(text, prior="en").language == "en", text
+        assert detector.detect(text, prior="en", locale="es").language == "en", text
+    # a fragment langdetect reads as Indonesian still follows the locale
+    detection = detector.detect("ok danke", locale="de")
+    assert (detection.language, detection.reason) == ("de", "conversation")
+    assert detector.detect("ok danke", prior="en", locale="de").language == "en"
+    assert detector.detect("ok danke", locale="sv").language == "en"  # not configured
+
+
 def test_norwegian_bokmal_is_the_norwegian_langdetect_knows_when_configured():
     assert locale_language("nb-NO", ["en", "no"]) == "no"
     assert locale_language("nn", ["en", "no"]) == "no"

@@ -539,6 +539,23 @@ async def test_a_clear_first_message_in_another_language_wins_over_the_locale(co
         core.close()
 
 
+async def test_a_short_first_sentence_langdetect_is_sure_of_wins_over_the_locale(config,
+                                                                              scripted):
+    """Most people keep an English interface whatever they write: "Cómo pago esto?" (12
+    letters, too short to judge by itself) is Spanish all the same, while "ok danke" from a
+    German interface is German."""
+    core = open_core(config, engine=scripted, watch=False)
+    try:
+        answer = await core.pipeline.respond(message("Cómo pago esto?", channel="es short",
+                                                     locale="en-US"))
+        assert answer.language == "es", answer
+        answer = await core.pipeline.respond(message("ok danke", channel="de short",
+                                                     locale="de-DE"))
+        assert answer.language == "de", answer
+    finally:
+        core.close()
+
+
 async def test_a_locale_is_only_a_first_messages_prior(config, scripted):
     """A conversation that began in German keeps German for "ok danke", whatever the locale
     of whoever writes next."""
