@@ -3,7 +3,9 @@ served on 127.0.0.1 by aiohttp. It records every call so tests can assert on the
 
 Like Slack, it refuses a message that breaks Block Kit's limits (`invalid_blocks`,
 `msg_too_long`); and since a refused answer is one nobody reads, `stop()` fails the test that
-had one refused, unless the test says it meant to (`expect_refused_blocks`)."""
+had one refused, unless the test says it meant to (`expect_refused_blocks`). Its Socket Mode
+side can ask the client to reconnect (`disconnect`) or drop the connection (`drop_socket`), as
+Slack does every few hours and on a network fault."""
 
 from __future__ import annotations
 
@@ -73,11 +75,16 @@ class FakeSlack:
         self.users: dict[str, dict] = {}
         self.ack_times: dict[str, float] = {}
         self.push_times: dict[str, float] = {}
+        #: envelope id -> the socket (its index in `sockets`) its acknowledgement came on
+        self.ack_sockets: dict[str, int] = {}
         self.sockets: list[web.WebSocketResponse] = []
+        #: every apps.connections.open answered (the client asks before each new socket)
+        self.connections_opened = 0
         #: messages refused for breaking Block Kit's limits; `stop()` fails the test on any,
         #: unless it expected them
         self.refused_blocks: list[Call] = []
         self.expect_refused_blocks = False
+        self._transports: dict[int, object] = {}
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -150,6 +157,7 @@ class FakeSlack:
                     "user": "babeldesk", "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID,
                     "is_enterprise_install": False}
         if method == "apps.connections.open":
+            self.connections_opened += 1
             return {"ok": True, "url": f"{self.url.replace('http', 'ws')}/socket"}
         if method in ("chat.postMessage", "chat.update", "chat.delete"):
             ts = params.get("ts") or f"{1700000000 + next(self._ts)}.000100"
@@ -184,6 +192,7 @@ class FakeSlack:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.append(ws)
+        self._transports[id(ws)] = request.transport
         await ws.send_json({"type": "hello", "num_connections": 1,
                             "debug_info": {"host": "applink-fake", "build_number": 1,
                                            "approximate_connection_time": 18060},
@@ -193,14 +202,35 @@ class FakeSlack:
                 ack = json.loads(msg.data)
                 self.acks.append(ack)
                 self.ack_times[ack.get("envelope_id", "")] = time.monotonic()
+                self.ack_sockets[ack.get("envelope_id", "")] = self.sockets.index(ws)
         return ws
 
-    async def wait_for_socket(self, timeout: float = 10.0) -> None:
+    async def wait_for_socket(self, timeout: float = 10.0, count: int = 1) -> None:
+        """Wait until the client has opened its `count`th socket (a reconnect opens one more)
+        and the socket before it is closed."""
         deadline = time.monotonic() + timeout
-        while not self.sockets:
+        while len(self.sockets) < count or any(not ws.closed for ws in self.sockets[:-1]):
             if time.monotonic() > deadline:
-                raise TimeoutError("the Socket Mode client never connected")
+                raise TimeoutError(f"the Socket Mode client never opened socket {count} "
+                                   f"(it opened {len(self.sockets)})")
             await asyncio.sleep(0.02)
+
+    async def disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask the client to reconnect, as Slack does before it closes a socket: a
+        `disconnect` frame with a reason: refresh_requested (about every few hours), warning
+        (ten seconds before), or link_disabled (Socket Mode turned off for the app)."""
+        await self.sockets[-1].send_json({
+            "type": "disconnect", "reason": reason,
+            "debug_info": {"host": "applink-fake"}})
+
+    async def drop_socket(self, abrupt: bool = True) -> None:
+        """End the current socket: abruptly (the connection is cut, no close frame, as a
+        network fault does) or with a close frame (1001, going away)."""
+        ws = self.sockets[-1]
+        if abrupt:
+            self._transports[id(ws)].abort()
+        else:
+            await ws.close(code=1001, message=b"going away")
 
     async def push(self, payload: dict, kind: str = "events_api", retry: int = 0) -> str:
         envelope_id = str(uuid.uuid4())

@@ -1,7 +1,8 @@
 """The Slack adapter's less travelled paths, against the fake Slack (which refuses what breaks
 Block Kit's limits, as Slack does): a long answer split into several thread messages, a
-placeholder deleted when people took the conversation over meanwhile, and the settings that
-keep the bot quiet (direct_messages: false, ignore_channels).
+placeholder deleted when people took the conversation over meanwhile, the settings that keep
+the bot quiet (direct_messages: false, ignore_channels), and Socket Mode reconnecting when
+Slack asks it to or the connection drops.
 
 The stand-in engine of engines.py answers, so that these test the adapter and not the model's
 speed."""
@@ -216,3 +217,33 @@ async def test_ignored_channels_get_no_answer_even_to_a_mention(fake, slack_core
     assert {c.params["channel"] for c in fake.calls if c.method.startswith("chat.")} \
         == {GENERAL}
     assert len(scripted.calls) == 1
+
+
+# -- Socket Mode reconnecting ----------------------------------------------------------------
+
+async def answered_on_the_new_socket(fake, adapter, ts):
+    """A mention pushed on the newest socket is acknowledged there and answered."""
+    asked = app_mention("How do I get a refund?", channel=GENERAL, ts=ts)
+    pushed = await fake.push(envelope(asked))
+    await fake.wait_for(lambda: finals(fake), timeout=WAIT)
+    await settle(fake, adapter, [pushed])
+    assert fake.ack_sockets[pushed] == len(fake.sockets) - 1
+    assert [p.params["thread_ts"] for p in fake.calls_to("chat.postMessage")] == [ts]
+
+
+@pytest.mark.parametrize("reason", ["refresh_requested", "warning"])
+async def test_a_disconnect_frame_makes_the_adapter_reconnect(fake, adapter, reason):
+    await fake.disconnect(reason)
+    await fake.wait_for_socket(timeout=WAIT, count=2)
+    # A new socket URL was asked for, as Slack's URLs are good for one connection.
+    assert fake.connections_opened == 2
+    await answered_on_the_new_socket(fake, adapter, "1700500000.000100")
+    assert len(fake.sockets) == 2
+
+
+@pytest.mark.parametrize("abrupt", [True, False], ids=["connection-lost", "close-frame"])
+async def test_a_dropped_socket_is_reconnected(fake, adapter, abrupt):
+    await fake.drop_socket(abrupt=abrupt)
+    await fake.wait_for_socket(timeout=WAIT, count=2)
+    assert fake.connections_opened == 2
+    await answered_on_the_new_socket(fake, adapter, "1700600000.000100")
