@@ -17,7 +17,7 @@ import pytest
 from fake_slack import BOT_USER, MAX_TEXT_OBJECT, FakeSlack, app_mention, envelope, im_message
 
 from adapters import settings
-from adapters.slack import PLACEHOLDER, SlackAdapter
+from adapters.slack import PLACEHOLDER, SlackAdapter, to_mrkdwn
 from bot.core import open_core
 
 SUPPORT = "C0HELPDESK"
@@ -84,12 +84,23 @@ PROSE = ("Limescale builds up faster in hard-water areas. Fill the kettle with a
          "water and half white vinegar, and boil it. Pour it away and rinse the kettle twice "
          "with clean water. ")
 #: a code block longer than a Slack message: short lines (the check judges only their facts),
-#: with blank lines between them, as a model writes a script's steps
-COMMANDS = ["kettle fill --half-water", "kettle fill --half-vinegar", "kettle boil --wait",
-            "kettle pour --away", "kettle rinse --twice"]
+#: with blank lines between them, as a model writes a script's steps; a comment and a YAML
+#: list item are code too, not a heading and a bullet
+COMMANDS = ["# descale it", "kettle fill --half-water", "kettle fill --half-vinegar",
+            "kettle boil --wait", "kettle pour --away", "- rinse: twice"]
 CODE = "```\n" + "\n\n".join(COMMANDS[i % len(COMMANDS)] for i in range(250)) + "\n```"
 ENDING = "Rinse the kettle twice with clean water before the next boil."
 LONG_ANSWER = f"{PROSE * 10}\n\n{CODE}\n\n{PROSE * 2}{ENDING}"
+
+
+def test_markdown_becomes_mrkdwn_but_code_stays_as_written():
+    answer = ("## Descaling\n\n- **Fill** the kettle, see [the guide](https://example.com/d).\n"
+              "Run `kettle **now**` or:\n\n```yaml\n# descale it\n- rinse: twice\n"
+              "opts: **all**\n```\n\n```sh\n# still being written")
+    assert to_mrkdwn(answer) == (
+        "*Descaling*\n\n• *Fill* the kettle, see <https://example.com/d|the guide>.\n"
+        "Run `kettle **now**` or:\n\n```yaml\n# descale it\n- rinse: twice\n"
+        "opts: **all**\n```\n\n```sh\n# still being written")
 
 
 @pytest.fixture
