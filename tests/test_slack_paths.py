@@ -147,7 +147,8 @@ async def test_a_long_answer_is_split_into_thread_messages_within_slacks_limits(
     assert shown == re.sub(r"\s+", " ", LONG_ANSWER.replace("```", " ")).strip()
     # Only the last part carries the sources and the buttons; it ends the answer.
     assert finals(fake) == [parts[-1]]
-    assert all("blocks" not in p.params for p in parts[:-1])
+    shown_blocks = [[b["type"] for b in p.params.get("blocks", [])] for p in parts]
+    assert all(set(types) <= {"section"} for types in shown_blocks[:-1]), shown_blocks
     blocks = parts[-1].params["blocks"]
     assert blocks[0]["text"]["text"] == texts[-1] and texts[-1].endswith(ENDING)
     buttons = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
