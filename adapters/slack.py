@@ -144,13 +144,26 @@ def plain_text(text: str) -> str:
     return _EMOJI.sub(" ", text)
 
 
+#: code, fenced (to the end of the text while a streamed answer has not closed it yet) or inline
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
+
+
 def to_mrkdwn(text: str) -> str:
-    """The model's Markdown as Slack mrkdwn: bold, links, headings and bullets."""
+    """The model's Markdown as Slack mrkdwn: bold, links, headings and bullets. Code is left
+    as written: a comment (# …) or a list item (- …) in it is no heading or bullet."""
+    code: list[str] = []
+
+    def keep(match: re.Match) -> str:
+        code.append(match.group(0))
+        return f"\x00{len(code) - 1}\x00"
+
+    text = _CODE.sub(keep, text)
     text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", text)
     text = re.sub(r"__(.+?)__", r"_\1_", text)
     text = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", text)
     text = re.sub(r"^#{1,6}\s+(.+)$", r"*\1*", text, flags=re.MULTILINE)
-    return re.sub(r"^(\s*)[-*]\s+", r"\1• ", text, flags=re.MULTILINE)
+    text = re.sub(r"^(\s*)[-*]\s+", r"\1• ", text, flags=re.MULTILINE)
+    return re.sub(r"\x00(\d+)\x00", lambda m: code[int(m.group(1))], text)
 
 
 class CommandOutbox(Outbox):

@@ -1,5 +1,11 @@
 """A fake Slack for the tests: the Web API under /api/{method} and a Socket Mode websocket,
-served on 127.0.0.1 by aiohttp. It records every call so tests can assert on them."""
+served on 127.0.0.1 by aiohttp. It records every call so tests can assert on them.
+
+Like Slack, it refuses a message that breaks Block Kit's limits (`invalid_blocks`,
+`msg_too_long`); and since a refused answer is one nobody reads, `stop()` fails the test that
+had one refused, unless the test says it meant to (`expect_refused_blocks`). Its Socket Mode
+side can ask the client to reconnect (`disconnect`) or drop the connection (`drop_socket`), as
+Slack does every few hours and on a network fault."""
 
 from __future__ import annotations
 
@@ -17,6 +23,33 @@ BOT_USER = "U0BABELBOT"
 BOT_ID = "B0BABELBOT"
 TEAM = "T0KETTLE01"
 APP = "A0BABELAPP"
+
+# Slack's limits on a message, as its documentation states them:
+# - "You can include up to 50 blocks in each message"
+#   (docs.slack.dev/reference/block-kit/blocks);
+# - a section's text: "Maximum length for the text in this field is 3000 characters"
+#   (api.slack.com/reference/block-kit/blocks#section), and a text object's anywhere: "The
+#   minimum length is 1 and maximum length is 3000 characters"
+#   (docs.slack.dev/reference/block-kit/composition-objects/text-object);
+# - a context block's elements: "Maximum number of items is 10"
+#   (docs.slack.dev/reference/block-kit/blocks/context-block);
+# - an actions block: "a maximum of 25 elements in each action block"
+#   (api.slack.com/reference/messaging/blocks);
+# - a button: text at most 75 characters, value at most 2000, action_id at most 255
+#   (docs.slack.dev/reference/block-kit/block-elements/button-element);
+# - chat.postMessage's error msg_too_long, "Message text is too long", for text over 40,000
+#   characters (api.slack.com/changelog/2018-04-truncating-really-long-messages).
+MAX_BLOCKS = 50
+MAX_TEXT_OBJECT = 3000
+MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTIONS_ELEMENTS = 25
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ACTION_ID = 255
+MAX_BLOCK_ID = 255
+MAX_MESSAGE_TEXT = 40000
+#: the methods that take a message, and so Block Kit
+MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
 
 
 @dataclass
@@ -46,7 +79,16 @@ class FakeSlack:
         self.users: dict[str, dict] = {}
         self.ack_times: dict[str, float] = {}
         self.push_times: dict[str, float] = {}
+        #: envelope id -> the socket (its index in `sockets`) its acknowledgement came on
+        self.ack_sockets: dict[str, int] = {}
         self.sockets: list[web.WebSocketResponse] = []
+        #: every apps.connections.open answered (the client asks before each new socket)
+        self.connections_opened = 0
+        #: messages refused for breaking Block Kit's limits; `stop()` fails the test on any,
+        #: unless it expected them
+        self.refused_blocks: list[Call] = []
+        self.expect_refused_blocks = False
+        self._transports: dict[int, object] = {}
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -69,6 +111,11 @@ class FakeSlack:
         for ws in self.sockets:
             await ws.close()
         await self._runner.cleanup()
+        if self.refused_blocks and not self.expect_refused_blocks:
+            raise AssertionError("Slack refused messages that break Block Kit's limits: "
+                                 + "; ".join(f"{c.method}: {c.result['error']} "
+                                             f"{c.result['response_metadata']['messages']}"
+                                             for c in self.refused_blocks))
 
     @property
     def api_url(self) -> str:
@@ -101,6 +148,10 @@ class FakeSlack:
             call.result = {"ok": False, "error": self.failing_methods[method]}
         elif method.startswith("chat.") and params.get("channel") in self.failing_channels:
             call.result = {"ok": False, "error": "channel_not_found"}
+        elif method in MESSAGE_METHODS and (refusal := message_refusal(params)):
+            call.result = refusal
+            if refusal["error"] in ("invalid_blocks", "msg_too_long"):
+                self.refused_blocks.append(call)
         else:
             call.result = self._result(method, params)
         return web.json_response(call.result)
@@ -120,6 +171,7 @@ class FakeSlack:
                     "user": "babeldesk", "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID,
                     "is_enterprise_install": False}
         if method == "apps.connections.open":
+            self.connections_opened += 1
             return {"ok": True, "url": f"{self.url.replace('http', 'ws')}/socket"}
         if method in ("chat.postMessage", "chat.update", "chat.delete"):
             ts = params.get("ts") or f"{1700000000 + next(self._ts)}.000100"
@@ -163,6 +215,7 @@ class FakeSlack:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.append(ws)
+        self._transports[id(ws)] = request.transport
         await ws.send_json({"type": "hello", "num_connections": 1,
                             "debug_info": {"host": "applink-fake", "build_number": 1,
                                            "approximate_connection_time": 18060},
@@ -172,14 +225,35 @@ class FakeSlack:
                 ack = json.loads(msg.data)
                 self.acks.append(ack)
                 self.ack_times[ack.get("envelope_id", "")] = time.monotonic()
+                self.ack_sockets[ack.get("envelope_id", "")] = self.sockets.index(ws)
         return ws
 
-    async def wait_for_socket(self, timeout: float = 10.0) -> None:
+    async def wait_for_socket(self, timeout: float = 10.0, count: int = 1) -> None:
+        """Wait until the client has opened its `count`th socket (a reconnect opens one more)
+        and the socket before it is closed."""
         deadline = time.monotonic() + timeout
-        while not self.sockets:
+        while len(self.sockets) < count or any(not ws.closed for ws in self.sockets[:-1]):
             if time.monotonic() > deadline:
-                raise TimeoutError("the Socket Mode client never connected")
+                raise TimeoutError(f"the Socket Mode client never opened socket {count} "
+                                   f"(it opened {len(self.sockets)})")
             await asyncio.sleep(0.02)
+
+    async def disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask the client to reconnect, as Slack does before it closes a socket: a
+        `disconnect` frame with a reason: refresh_requested (about every few hours), warning
+        (ten seconds before), or link_disabled (Socket Mode turned off for the app)."""
+        await self.sockets[-1].send_json({
+            "type": "disconnect", "reason": reason,
+            "debug_info": {"host": "applink-fake"}})
+
+    async def drop_socket(self, abrupt: bool = True) -> None:
+        """End the current socket: abruptly (the connection is cut, no close frame, as a
+        network fault does) or with a close frame (1001, going away)."""
+        ws = self.sockets[-1]
+        if abrupt:
+            self._transports[id(ws)].abort()
+        else:
+            await ws.close(code=1001, message=b"going away")
 
     async def push(self, payload: dict, kind: str = "events_api", retry: int = 0) -> str:
         envelope_id = str(uuid.uuid4())
@@ -196,6 +270,97 @@ class FakeSlack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"condition not met; calls: {[c.method for c in self.calls]}")
             await asyncio.sleep(0.05)
+
+
+# --- Block Kit's limits ---------------------------------------------------------------------
+
+def message_refusal(params: dict) -> dict | None:
+    """Slack's answer to a message it will not take, or None when it takes it."""
+    text = params.get("text") or ""
+    blocks = params.get("blocks")
+    if isinstance(blocks, str):  # a form-encoded call sends its blocks as a JSON string
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return {"ok": False, "error": "invalid_blocks_format"}
+    if not text and not blocks:
+        return {"ok": False, "error": "no_text"}
+    if len(text) > MAX_MESSAGE_TEXT:
+        return {"ok": False, "error": "msg_too_long",
+                "response_metadata": {"messages": [
+                    f"[ERROR] text: {len(text)} characters, at most {MAX_MESSAGE_TEXT}"]}}
+    problems = blocks_problems(blocks) if blocks else []
+    if problems:
+        return {"ok": False, "error": "invalid_blocks",
+                "response_metadata": {"messages": [f"[ERROR] {p}" for p in problems]}}
+    return None
+
+
+def blocks_problems(blocks) -> list[str]:
+    """What breaks Block Kit's limits in a message's blocks, each with its JSON pointer."""
+    if not isinstance(blocks, list):
+        return ["must be an array [json-pointer:/blocks]"]
+    problems = []
+    if len(blocks) > MAX_BLOCKS:
+        problems.append(f"{len(blocks)} blocks, at most {MAX_BLOCKS} [json-pointer:/blocks]")
+    for i, block in enumerate(blocks):
+        problems += _block_problems(block, f"/blocks/{i}")
+    return problems
+
+
+def _block_problems(block: dict, at: str) -> list[str]:
+    problems = []
+    if len(block.get("block_id", "")) > MAX_BLOCK_ID:
+        problems.append(f"block_id over {MAX_BLOCK_ID} characters [json-pointer:{at}/block_id]")
+    kind = block.get("type")
+    if kind == "section":
+        if "text" not in block and not block.get("fields"):
+            problems.append(f"a section needs text or fields [json-pointer:{at}]")
+        if "text" in block:
+            problems += _text_problems(block["text"], f"{at}/text")
+        for j, item in enumerate(block.get("fields", [])):
+            problems += _text_problems(item, f"{at}/fields/{j}", most=2000)
+    elif kind == "context":
+        elements = block.get("elements", [])
+        if not 1 <= len(elements) <= MAX_CONTEXT_ELEMENTS:
+            problems.append(f"{len(elements)} elements, 1 to {MAX_CONTEXT_ELEMENTS} "
+                            f"[json-pointer:{at}/elements]")
+        for j, element in enumerate(elements):
+            if element.get("type") in ("mrkdwn", "plain_text"):
+                problems += _text_problems(element, f"{at}/elements/{j}")
+    elif kind == "actions":
+        elements = block.get("elements", [])
+        if not 1 <= len(elements) <= MAX_ACTIONS_ELEMENTS:
+            problems.append(f"{len(elements)} elements, 1 to {MAX_ACTIONS_ELEMENTS} "
+                            f"[json-pointer:{at}/elements]")
+        for j, element in enumerate(elements):
+            if element.get("type") == "button":
+                problems += _button_problems(element, f"{at}/elements/{j}")
+    return problems
+
+
+def _text_problems(obj, at: str, most: int = MAX_TEXT_OBJECT) -> list[str]:
+    if not isinstance(obj, dict) or obj.get("type") not in ("mrkdwn", "plain_text"):
+        return [f"must be a text object [json-pointer:{at}]"]
+    text = obj.get("text", "")
+    if not 1 <= len(text) <= most:
+        return [f"text of {len(text)} characters, 1 to {most} [json-pointer:{at}/text]"]
+    return []
+
+
+def _button_problems(button: dict, at: str) -> list[str]:
+    problems = []
+    label = button.get("text")
+    if not isinstance(label, dict) or label.get("type") != "plain_text":
+        problems.append(f"a button's text must be plain_text [json-pointer:{at}/text]")
+    else:
+        problems += _text_problems(label, f"{at}/text", most=MAX_BUTTON_TEXT)
+    if len(button.get("value", "")) > MAX_BUTTON_VALUE:
+        problems.append(f"value over {MAX_BUTTON_VALUE} characters [json-pointer:{at}/value]")
+    if len(button.get("action_id", "")) > MAX_ACTION_ID:
+        problems.append(f"action_id over {MAX_ACTION_ID} characters "
+                        f"[json-pointer:{at}/action_id]")
+    return problems
 
 
 # --- realistic payloads ----------------------------------------------------------------------
