@@ -143,9 +143,14 @@ class InteractionOutbox(Outbox):
     async def send(self, text: str, final: Final | None = None) -> discord.WebhookMessage:
         extras = self.adapter.render(final) if final else {}
         with _refusals():
-            return await self.interaction.followup.send(
+            sent = await self.interaction.followup.send(
                 text, ephemeral=self.private, wait=True,
                 **{k: v for k, v in extras.items() if v is not None})
+        if extras.get("view") is not None:
+            # discord.py gives a private message's view a 15-minute timer; the buttons are
+            # dynamic items, understood without it (and after a restart), so it is stopped.
+            extras["view"].stop()
+        return sent
 
     async def edit(self, posted: discord.WebhookMessage, text: str,
                    final: Final | None = None) -> discord.WebhookMessage:

@@ -516,6 +516,11 @@ async def test_commands_are_registered_once_and_answer_without_reading_messages(
     assert [i.split(":")[1] for i in custom_ids(final)] == ["up", "down"]  # private: no handoff
     key = ConversationKey("discord", str(GUILD), str(GENERAL), f"private-{CUSTOMER}")
     assert discord_core.history.count(key) == 2
+    up = custom_ids(final)[0]
+    await fake.dispatch("INTERACTION_CREATE", interaction_create(
+        up, fake.messages[int(final.response["id"])]))
+    await fake.wait_for(lambda: discord_core.history.feedback(int(up.rsplit(":", 1)[1]))
+                        == {str(CUSTOMER): 1}, timeout=WAIT)
     assert posts(fake, GENERAL) == []  # nothing in the channel for everyone
 
 
