@@ -5,20 +5,29 @@ What the model will use (it does not call actions yet):
 - `Actions.describe(language)`: every action, the built-ins `handoff` and `search_knowledge`
   included, in the OpenAI `tools` format;
 - `Actions.check_arguments(...)`: the schema, then the rule that a required value the customer
-  did not give (an order number the model made up) is refused.
-Requests are sent in the next step.
+  did not give (an order number the model made up) is refused;
+- `await Actions.call(...)`: the request, which never raises: an `ActionResult`.
+
+Safety that needs no model lives here: only https, or plain http to a host in `action_hosts`,
+checked again on the URL actually requested; customers' values are URL-encoded into their own
+path segment or query value and never reach a header; secrets come only from environment
+variables named in `request.headers` and are read when a request is sent; redirects are not
+followed; responses are JSON of at most 64 kB, of which only `response_fields` are kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import ipaddress
+import json
 import logging
 import re
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jsonschema
 import jsonschema.exceptions
@@ -343,6 +352,188 @@ class Actions:
             return None
         where = ".".join(str(p) for p in error.absolute_path)
         return f"{where + ': ' if where else ''}{error.message}."
+
+    async def call(self, action: str, arguments: dict, confirmed: bool = False) -> ActionResult:
+        """Send the action's request with these arguments; never raises. Refused without
+        sending anything: an unknown or built-in action, arguments that do not fit the schema,
+        an action with `confirm: true` that the customer has not `confirmed`, a URL that would
+        leave the configured host."""
+        start = time.monotonic()
+        try:
+            result = await self._call(action, arguments, confirmed)
+        except Exception:  # a bug here must not stop the bot: the customer gets the apology
+            log.exception("action %s: unexpected error", action)
+            result = ActionResult("failed", error="unexpected error in babeldesk")
+        seconds = time.monotonic() - start
+        result = ActionResult(result.status, result.data, result.error, seconds)
+        # The action's name, outcome and time only: never headers, secrets or arguments.
+        log.info("action %s: %s in %.2f s%s", action, result.status, seconds,
+                 f" ({result.error})" if result.error else "")
+        return result
+
+    async def _call(self, name: str, arguments: dict, confirmed: bool) -> ActionResult:
+        spec = self.get(name)
+        if spec is None:
+            return ActionResult("refused", error=f"There is no action named {name!r}.")
+        if spec.built_in:
+            return ActionResult("refused", error=f"{name} is carried out by babeldesk itself, "
+                                                 "not over HTTP.")
+        problem = self._schema_problem(spec, arguments)
+        if problem:
+            return ActionResult("refused", error=problem)
+        if spec.confirm and not confirmed:
+            return ActionResult("refused", error=f"{name} changes something: the customer "
+                                                 "must confirm it first.")
+        url, problem = self._url(spec, arguments)
+        if problem:
+            return ActionResult("refused", error=problem)
+        headers = {}
+        for header, template in spec.request.headers.items():
+            value, missing = _fill_env(template)
+            if missing:
+                return ActionResult("failed", error=f"the environment variable {missing} "
+                                                    f"(request.headers.{header}) is not set")
+            headers[header] = value
+        body = None
+        if spec.request.body is not None:
+            body = _fill_body(spec.request.body, arguments)
+        return await _send(spec, url, headers, body)
+
+    def _url(self, spec: ActionConfig, arguments: dict) -> tuple[str, str | None]:
+        """The URL with the arguments URL-encoded into it, or the reason it must not be
+        requested."""
+        template = spec.request.url.strip()
+        query_at = template.find("?")
+        pieces, last = [], 0
+        for match in PLACEHOLDER.finditer(template):
+            value = arguments[match.group(1)]
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            encoded = quote(text, safe="")
+            in_path = query_at < 0 or match.start() < query_at
+            if in_path and encoded in ("", ".", ".."):
+                return "", (f"{match.group(1)} {text!r} cannot be part of the URL's path.")
+            pieces += [template[last:match.start()], encoded]
+            last = match.end()
+        url = "".join(pieces) + template[last:]
+        # Again on the URL that is sent: its scheme, host and port are the template's.
+        want, got = urlsplit(template), urlsplit(url)
+        try:
+            same = (got.scheme, got.hostname, got.port) == (want.scheme, want.hostname,
+                                                            want.port)
+        except ValueError:
+            same = False
+        if not same or "@" in got.netloc or not _allowed(got.scheme, got.hostname, self.hosts):
+            return "", f"the request would leave {want.hostname}; not sent"
+        return url, None
+
+
+def _fill_env(template: str) -> tuple[str, str | None]:
+    """The header value with its environment variables, or the name of one that is unset."""
+    missing = None
+
+    def value(match: re.Match) -> str:
+        nonlocal missing
+        secret = read_secret(match.group(1)[4:])
+        if secret is None:
+            missing = match.group(1)[4:]
+            return ""
+        return secret
+
+    filled = PLACEHOLDER.sub(value, template)
+    return filled, missing
+
+
+_ABSENT = object()
+
+
+def _fill_body(template: Any, arguments: dict) -> Any:
+    if isinstance(template, dict):
+        filled = {k: _fill_body(v, arguments) for k, v in template.items()}
+        return {k: v for k, v in filled.items() if v is not _ABSENT}
+    if isinstance(template, list):
+        return [v for v in (_fill_body(item, arguments) for item in template) if v is not _ABSENT]
+    if not isinstance(template, str):
+        return template
+    whole = PLACEHOLDER.fullmatch(template)
+    if whole:  # the value itself, with its JSON type; left out when not given
+        return arguments.get(whole.group(1), _ABSENT)
+
+    def text(match: re.Match) -> str:
+        value = arguments.get(match.group(1), "")
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+    return PLACEHOLDER.sub(text, template)
+
+
+async def _send(spec: ActionConfig, url: str, headers: dict, body: Any) -> ActionResult:
+    import aiohttp
+
+    try:
+        # the whole exchange, a service that trickles its answer included
+        return await asyncio.wait_for(_exchange(spec, url, headers, body), spec.timeout)
+    except (asyncio.TimeoutError, TimeoutError):
+        return ActionResult("failed", error=f"no answer within {spec.timeout:g} s")
+    except aiohttp.ClientError as exc:
+        return ActionResult("failed", error=f"could not reach the service "
+                                            f"({type(exc).__name__})")
+
+
+async def _exchange(spec: ActionConfig, url: str, headers: dict, body: Any) -> ActionResult:
+    import aiohttp
+    import yarl
+
+    async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=spec.timeout)) as session:
+        # encoded=True: sent as built, without decoding the customers' values or resolving
+        # dot segments again
+        async with session.request(spec.request.method, yarl.URL(url, encoded=True),
+                                   headers=headers, json=body,
+                                   allow_redirects=False) as response:
+            if 300 <= response.status < 400:
+                return ActionResult("failed", error=f"the service redirected "
+                                                    f"({response.status}); redirects are not "
+                                                    "followed")
+            if not 200 <= response.status < 300:
+                return ActionResult("failed", error=f"the service answered {response.status}")
+            if (response.content_length or 0) > MAX_RESPONSE_BYTES:
+                return ActionResult("failed", error="response too large")
+            raw = bytearray()
+            while len(raw) <= MAX_RESPONSE_BYTES:
+                chunk = await response.content.read(MAX_RESPONSE_BYTES + 1 - len(raw))
+                if not chunk:
+                    break
+                raw += chunk
+            if len(raw) > MAX_RESPONSE_BYTES:
+                return ActionResult("failed", error="response too large")
+            content_type = response.content_type
+    if not raw.strip():
+        return ActionResult("ok")
+    if not (content_type == "application/json" or content_type.endswith("+json")):
+        return ActionResult("failed", error=f"the service answered {content_type}, not JSON")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return ActionResult("failed", error="the service's answer is not valid JSON")
+    return ActionResult("ok", data=pick_fields(data, spec.response_fields))
+
+
+def pick_fields(data: Any, paths: Iterable[str]) -> dict:
+    """The values at these dotted paths (`items.0.name`: a list's first item's name), by
+    path; a path the data lacks is left out."""
+    picked = {}
+    for path in paths:
+        node = data
+        for part in path.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = _ABSENT
+                break
+        if node is not _ABSENT:
+            picked[path] = node
+    return picked
 
 
 # -- "no made-up order number" --

@@ -1,19 +1,120 @@
 """Actions (bot/actions.py): declared in the config and checked at start, described to the
-model, arguments checked (no made-up order number)."""
+model, arguments checked (no made-up order number), and requests sent safely to a local
+service that this file starts on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import socket
 
 import pytest
 import yaml
+from aiohttp import web
 
-from bot.actions import ActionConfig, RequestConfig, load_actions
+from bot.actions import MAX_RESPONSE_BYTES, ActionConfig, Actions, RequestConfig, load_actions
 from bot.config import Config, load_config
 from bot.errors import ConfigError
 from helpers import ROOT
 
 SECRET = "s3cret-0rders-t0ken-9f2c"
+ORDER = {"status": "shipped", "delivery_date": "2025-03-14",
+         "items": [{"name": "Kettlebird Classic", "sku": "KB-1"}],
+         "internal": {"margin": 0.42, "api_key": "sk-internal-do-not-show"}}
+#: a response a little under the cap (MAX_RESPONSE_BYTES) with its JSON around it
+FITS = MAX_RESPONSE_BYTES - 100
+
+
+class Service:
+    """Orders and tickets, and the ways a service goes wrong; it remembers every request."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> "Service":
+        app = web.Application(middlewares=[self.remember])
+        app.add_routes([
+            web.get("/orders/{id}", self.order),
+            web.post("/tickets", self.ticket),
+            web.get("/slow", self.slow),
+            web.get("/big", self.big),
+            web.get("/big-chunked", self.big_chunked),
+            web.get("/broken", self.broken),
+            web.get("/html", self.html),
+            web.get("/moved", self.moved),
+            web.get("/fits", self.fits),
+        ])
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5,
+                                    handler_cancellation=True)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @web.middleware
+    async def remember(self, request, handler):
+        self.requests.append({"method": request.method, "raw_path": request.raw_path,
+                              "host": request.host, "headers": dict(request.headers),
+                              "body": await request.text()})
+        return await handler(request)
+
+    async def order(self, request):
+        if request.match_info["id"] != "48213":
+            return web.json_response({"error": "no such order"}, status=404)
+        return web.json_response(ORDER)
+
+    async def ticket(self, request):
+        body = await request.json()
+        return web.json_response({"ticket": {"id": "T-1001", "received": body}}, status=201)
+
+    async def slow(self, request):
+        await asyncio.sleep(5)
+        return web.json_response({"status": "late"})
+
+    async def big(self, request):
+        return web.json_response({"status": "x" * 1_000_000})
+
+    async def big_chunked(self, request):
+        # without a length, and slowly: a client that reads it all waits until its timeout
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b'{"status": "')
+        for _ in range(1000):
+            await response.write(b"x" * 10_000)
+            await asyncio.sleep(0.01)
+        await response.write(b'"}')
+        return response
+
+    async def fits(self, request):
+        return web.json_response({"status": "x" * FITS})
+
+    async def broken(self, request):
+        return web.json_response({"error": "database is down"}, status=500)
+
+    async def html(self, request):
+        return web.Response(text="<html><body>Orders</body></html>", content_type="text/html")
+
+    async def moved(self, request):
+        raise web.HTTPFound("https://evil.example/steal")
+
+
+@pytest.fixture
+async def service():
+    service = await Service().start()
+    yield service
+    await service.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +152,17 @@ def write(tmp_path, data) -> Config:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return load_config(path)
+
+
+def actions_for(tmp_path, service, *actions, **extra) -> Actions:
+    return load_actions(write(tmp_path, {"actions": list(actions),
+                                         "action_hosts": ["127.0.0.1"], **extra}))
+
+
+def served(service, **extra):
+    """The order and ticket actions pointed at the local service."""
+    return [order_status(f"{service.base}/orders/{{order_id}}", **extra),
+            open_ticket(f"{service.base}/tickets")]
 
 
 # -- the config --
@@ -244,3 +356,164 @@ def test_check_arguments(tmp_path, action, arguments, conversation, problem):
         assert found is None
     else:
         assert found is not None and problem in found, found
+
+
+# -- requests --
+
+async def test_an_order_is_looked_up_and_only_its_response_fields_are_kept(tmp_path, service,
+                                                                         caplog):
+    caplog.set_level(logging.DEBUG)
+    actions = actions_for(tmp_path, service, *served(service))
+    result = await actions.call("order_status", {"order_id": "48213"})
+    assert result.status == "ok" and result.ok and result.error == ""
+    assert result.data == {"status": "shipped", "delivery_date": "2025-03-14",
+                           "items.0.name": "Kettlebird Classic"}
+    assert "sk-internal" not in json.dumps(result.data) and "margin" not in repr(result)
+    assert 0 < result.seconds < 10
+    (request,) = service.requests
+    assert request["raw_path"] == "/orders/48213"
+    # the secret from the environment reaches the service in its header, and no log record
+    assert request["headers"]["Authorization"] == f"Bearer {SECRET}"
+    assert any("order_status: ok" in r.getMessage() for r in caplog.records)
+    for record in caplog.records:
+        assert SECRET not in record.getMessage() and SECRET not in repr(record.args)
+        assert "Bearer" not in record.getMessage()
+    assert SECRET not in caplog.text
+
+    missing = await actions.call("order_status", {"order_id": "99999"})
+    assert (missing.status, missing.error, missing.data) == (
+        "failed", "the service answered 404", {})
+
+
+async def test_a_ticket_is_opened_only_once_confirmed_with_typed_json(tmp_path, service):
+    actions = actions_for(tmp_path, service, *served(service))
+    arguments = {"order_id": 48213, "summary": "Kettle arrived broken", "priority": "high"}
+    refused = await actions.call("open_ticket", arguments)
+    assert refused.status == "refused" and "must confirm" in refused.error
+    assert service.requests == []
+    result = await actions.call("open_ticket", arguments, confirmed=True)
+    assert result.status == "ok", result.error
+    assert result.data["ticket.id"] == "T-1001"
+    # "{order_id}" alone keeps the integer; in a longer string it is written into it
+    assert result.data["ticket.received"] == {
+        "order": 48213, "subject": "Order 48213: Kettle arrived broken", "priority": "high",
+        "tags": ["babeldesk"]}
+    (request,) = service.requests
+    assert request["method"] == "POST" and request["raw_path"] == "/tickets"
+    assert request["headers"]["Content-Type"].startswith("application/json")
+    # an optional parameter not given is left out of the body
+    actions = actions_for(tmp_path, service, open_ticket(
+        f"{service.base}/tickets", confirm=False, parameters={
+            "type": "object", "properties": {"order_id": {"type": "integer"},
+                                             "summary": {"type": "string"},
+                                             "priority": {"type": "string"}},
+            "required": ["order_id", "summary"]}))
+    result = await actions.call("open_ticket", {"order_id": 7, "summary": "hi"})
+    assert result.data["ticket.received"] == {"order": 7, "subject": "Order 7: hi",
+                                              "tags": ["babeldesk"]}
+
+
+@pytest.mark.parametrize("path, timeout, error", [
+    ("/slow", 0.5, "no answer within 0.5 s"),
+    ("/big", 10, "response too large"),
+    ("/big-chunked", 5, "response too large"),
+    ("/broken", 10, "the service answered 500"),
+    ("/html", 10, "the service answered text/html, not JSON"),
+    ("/moved", 10, "the service redirected (302); redirects are not followed"),
+])
+async def test_a_failing_service_gives_a_failed_result(tmp_path, service, path, timeout, error):
+    actions = actions_for(tmp_path, service, {
+        "name": "probe", "description": "d", "request": {"url": service.base + path},
+        "response_fields": ["status"], "timeout": timeout})
+    result = await actions.call("probe", {})
+    assert (result.status, result.error, result.data) == ("failed", error, {})
+    assert result.seconds < timeout + 2
+    assert [r["raw_path"] for r in service.requests] == [path]  # and nothing followed
+
+
+async def test_a_response_just_under_the_cap_is_read(tmp_path, service):
+    actions = actions_for(tmp_path, service, {
+        "name": "probe", "description": "d", "request": {"url": service.base + "/fits"},
+        "response_fields": ["status"]})
+    result = await actions.call("probe", {})
+    assert result.status == "ok", result.error
+    assert len(result.data["status"]) == FITS
+
+
+async def test_an_unreachable_service_fails_without_raising(tmp_path, service):
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    actions = actions_for(tmp_path, service, order_status(
+        f"http://127.0.0.1:{port}/orders/{{order_id}}"))
+    result = await actions.call("order_status", {"order_id": "48213"})
+    assert result.status == "failed" and result.error.startswith("could not reach the service")
+
+
+@pytest.mark.parametrize("value, raw_path", [
+    ("1@evil.example/", "/orders/1%40evil.example%2F"),
+    ("../admin", "/orders/..%2Fadmin"),
+    ("48213?admin=1#x", "/orders/48213%3Fadmin%3D1%23x"),
+    ("48213/../../admin", "/orders/48213%2F..%2F..%2Fadmin"),
+    ("@evil.example:80", "/orders/%40evil.example%3A80"),
+    ("ключ 1", "/orders/%D0%BA%D0%BB%D1%8E%D1%87%201"),
+])
+async def test_a_value_stays_inside_its_path_segment(tmp_path, service, value, raw_path):
+    actions = actions_for(tmp_path, service, *served(service))
+    result = await actions.call("order_status", {"order_id": value})
+    assert result.status == "failed" and result.error == "the service answered 404"
+    (request,) = service.requests
+    assert request["raw_path"] == raw_path
+    assert request["host"] == f"127.0.0.1:{service.port}"
+
+
+@pytest.mark.parametrize("value", ["..", ".", ""])
+async def test_a_value_that_would_move_up_the_path_is_refused(tmp_path, service, value):
+    actions = actions_for(tmp_path, service, *served(service))
+    result = await actions.call("order_status", {"order_id": value})
+    assert result.status == "refused" and "cannot be part of the URL's path" in result.error
+    assert service.requests == []
+
+
+async def test_a_query_value_is_encoded_too(tmp_path, service):
+    actions = actions_for(tmp_path, service, order_status(
+        f"{service.base}/orders/48213?q={{order_id}}&lang=en"))
+    result = await actions.call("order_status", {"order_id": "x&lang=de"})
+    assert result.status == "ok"
+    assert service.requests[0]["raw_path"] == "/orders/48213?q=x%26lang%3Dde&lang=en"
+
+
+async def test_the_host_rule_is_applied_again_when_calling(service):
+    # Built without the config's checks: plain http to a host that action_hosts lacks.
+    action = ActionConfig(name="order_status", description="d", parameters=parameters(**ID),
+                          request=RequestConfig(url=f"{service.base}/orders/{{order_id}}"))
+    result = await Actions([action], hosts=[]).call("order_status", {"order_id": "48213"})
+    assert result.status == "refused" and "would leave 127.0.0.1" in result.error
+    assert service.requests == []
+    result = await Actions([action], hosts=["127.0.0.1"]).call("order_status",
+                                                               {"order_id": "48213"})
+    assert result.status == "ok"
+
+
+async def test_bad_arguments_and_built_ins_are_refused_before_any_request(tmp_path, service):
+    actions = actions_for(tmp_path, service, *served(service))
+    for name, arguments, words in [
+            ("order_status", {"order_id": 48213}, "is not of type 'string'"),
+            ("order_status", {}, "'order_id' is a required property"),
+            ("order_status", {"order_id": "1", "admin": True}, "no parameter 'admin'"),
+            ("cancel_order", {"order_id": "1"}, "no action named 'cancel_order'"),
+            ("handoff", {"reason": "upset"}, "carried out by babeldesk itself")]:
+        result = await actions.call(name, arguments)
+        assert result.status == "refused" and words in result.error, (name, result)
+    assert service.requests == []
+
+
+async def test_a_secret_unset_after_start_fails_the_call_naming_the_variable(
+        tmp_path, service, monkeypatch, caplog):
+    actions = actions_for(tmp_path, service, *served(service))
+    monkeypatch.delenv("ORDERS_TOKEN")
+    result = await actions.call("order_status", {"order_id": "48213"})
+    assert result.status == "failed"
+    assert result.error == ("the environment variable ORDERS_TOKEN "
+                            "(request.headers.Authorization) is not set")
+    assert service.requests == []
