@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.actions import MAX_RESPONSE_BYTES, ActionConfig, Actions, RequestConfig, load_actions
 from bot.config import Config, load_config
 from bot.errors import ConfigError
+from bot.history import ConversationKey, History
 from helpers import ROOT
 
 SECRET = "s3cret-0rders-t0ken-9f2c"
@@ -517,3 +518,30 @@ async def test_a_secret_unset_after_start_fails_the_call_naming_the_variable(
     assert result.error == ("the environment variable ORDERS_TOKEN "
                             "(request.headers.Authorization) is not set")
     assert service.requests == []
+
+
+async def test_each_call_is_recorded_in_the_history(tmp_path, service):
+    actions = actions_for(tmp_path, service, *served(service))
+    history = History(tmp_path / "data" / "history.db")
+    key = ConversationKey("slack", "T1", "C1", "1700000000.000100")
+    calls = [("order_status", {"order_id": "48213"}, False),
+             ("order_status", {"order_id": "99999"}, False),
+             ("open_ticket", {"order_id": 48213, "summary": "broken", "priority": "low"}, False)]
+    for name, arguments, confirmed in calls:
+        result = await actions.call(name, arguments, confirmed=confirmed)
+        history.record_action(key, name, arguments, result, author="U42")
+    history.close()
+    history = History(tmp_path / "data" / "history.db")
+    try:
+        recorded = history.action_calls(key)
+        assert [(c.action, c.arguments, c.status, c.author) for c in recorded] == [
+            ("order_status", {"order_id": "48213"}, "ok", "U42"),
+            ("order_status", {"order_id": "99999"}, "failed", "U42"),
+            ("open_ticket", {"order_id": 48213, "summary": "broken", "priority": "low"},
+             "refused", "U42")]
+        assert recorded[1].error == "the service answered 404"
+        assert "confirm" in recorded[2].error
+        assert recorded[0].seconds > 0 and recorded[0].created > 0
+        assert history.action_calls(ConversationKey("slack", "T1", "C1", "")) == []
+    finally:
+        history.close()
