@@ -192,6 +192,9 @@ def _check_parameters(schema: dict, key: str) -> tuple[dict, list[str]]:
         where = ".".join(str(p) for p in exc.absolute_path)
         raise ConfigError(key, f"not a JSON Schema: {where + ': ' if where else ''}"
                                f"{exc.message}") from None
+    for ref in _refs(schema):
+        check(ref.startswith("#"), key, f"$ref {ref!r} points outside the schema; only "
+                                        "references inside it (#/$defs/…) are followed")
     check(schema.get("type") == "object", key,
           "must be a JSON Schema of type object (type: object, properties, required)")
     properties = schema.get("properties", {})
@@ -252,6 +255,18 @@ def _check_request(request: RequestConfig, key: str, properties: dict, required:
                 check(not inside.startswith("env:"), f"{key}.body",
                       f"{{{inside}}}: environment variables go in request.headers only")
                 check(inside in properties, f"{key}.body", f"{{{inside}}} is not a parameter")
+
+
+def _refs(schema: Any) -> Iterable[str]:
+    if isinstance(schema, dict):
+        for name, value in schema.items():
+            if name == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _refs(value)
 
 
 def _strings(value: Any) -> Iterable[str]:
@@ -346,15 +361,20 @@ class Actions:
         for name in arguments:
             if name not in properties:
                 return f"{spec.name} has no parameter {name!r}."
-        error = jsonschema.exceptions.best_match(
-            self._validators[spec.name].iter_errors(arguments))
+        try:
+            error = jsonschema.exceptions.best_match(
+                self._validators[spec.name].iter_errors(arguments))
+        except Exception:  # a schema jsonschema cannot apply to these arguments
+            log.exception("action %s: its parameters' schema could not be applied", spec.name)
+            return f"The arguments of {spec.name} could not be checked."
         if error is None:
             return None
         where = ".".join(str(p) for p in error.absolute_path)
         return f"{where + ': ' if where else ''}{error.message}."
 
     async def call(self, action: str, arguments: dict, confirmed: bool = False) -> ActionResult:
-        """Send the action's request with these arguments; never raises. Refused without
+        """Send the action's request with these arguments; never raises (cancelling the task
+        that awaits it still cancels the request). Refused without
         sending anything: an unknown or built-in action, arguments that do not fit the schema,
         an action with `confirm: true` that the customer has not `confirmed`, a URL that would
         leave the configured host."""
@@ -366,7 +386,7 @@ class Actions:
             result = ActionResult("failed", error="unexpected error in babeldesk")
         seconds = time.monotonic() - start
         result = ActionResult(result.status, result.data, result.error, seconds)
-        # The action's name, outcome and time only: never headers, secrets or arguments.
+        # The action's name, outcome, time and error: never a header, so never a secret.
         log.info("action %s: %s in %.2f s%s", action, result.status, seconds,
                  f" ({result.error})" if result.error else "")
         return result

@@ -193,6 +193,9 @@ ID = {"order_id": {"type": "string"}}
      "actions[0].parameters", "not a JSON Schema: required:"),
     ([{**order_status(), "parameters": {"type": "string"}}], [], "actions[0].parameters",
      "of type object"),
+    ([{**order_status(), "parameters": {**parameters(order_id={
+        "$ref": "https://schemas.example.com/order.json"})}}], [], "actions[0].parameters",
+     "$ref 'https://schemas.example.com/order.json' points outside the schema"),
     ([{**order_status(), "parameters": {**parameters(**ID), "required": ["order_id", "email"]}}],
      [], "actions[0].parameters.required", "'email' is not in properties"),
     ([{**order_status(), "parameters": parameters(**{"order-id": {"type": "string"}})}], [],
@@ -348,9 +351,14 @@ def test_describe_gives_openai_tools_in_the_language_with_the_built_ins(tmp_path
     ("handoff", {"reason": "The customer is upset about a late delivery."}, "where is it!!",
      None),
     ("search_knowledge", {"query": 5}, "refunds?", "query: 5 is not of type 'string'."),
+    ("order_by_ref", {"order_id": "48213"}, "order 48213", None),
+    ("order_by_ref", {"order_id": "A1"}, "order A1", "does not match"),
 ])
 def test_check_arguments(tmp_path, action, arguments, conversation, problem):
-    actions = load_actions(write(tmp_path, {"actions": [order_status(), open_ticket()]}))
+    by_ref = {**order_status(), "name": "order_by_ref", "parameters": {
+        "type": "object", "properties": {"order_id": {"$ref": "#/$defs/order"}},
+        "required": ["order_id"], "$defs": {"order": {"type": "string", "pattern": "^[0-9]+$"}}}}
+    actions = load_actions(write(tmp_path, {"actions": [order_status(), open_ticket(), by_ref]}))
     found = actions.check_arguments(action, arguments, conversation,
                                     {"user_id": "U42", "email": "Ana@Example.com"})
     if problem is None:
