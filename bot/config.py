@@ -336,6 +336,13 @@ class Config:
     #: checks its own keys (`adapters.settings`), so a new platform needs nothing here
     adapters: dict[str, dict] = field(default_factory=dict)
     server: ServerConfig = field(default_factory=ServerConfig)
+    #: HTTP requests babeldesk may make for a customer (look up an order, open a ticket): each
+    #: a mapping that bot/actions.py types and checks (`ActionConfig`). The model does not call
+    #: them yet
+    actions: list[dict] = field(default_factory=list)
+    #: hosts that actions may reach over plain http (localhost, orders.internal); every other
+    #: host only over https
+    action_hosts: list[str] = field(default_factory=list)
     #: where the config was read from; not a key
     origin: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
@@ -373,6 +380,9 @@ class Config:
             value = getattr(self, f.name)
             if hasattr(value, "validate"):
                 value.validate(f.name)
+        from .actions import load_actions  # it imports this module
+
+        load_actions(self)
 
     def make_detector(self) -> "LanguageDetector":
         from .language import LanguageDetector
@@ -392,7 +402,7 @@ class Config:
 def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is list:
-        return "a list of strings"
+        return "a list of mappings" if typing.get_args(tp) == (dict,) else "a list of strings"
     if origin is dict:
         return "a mapping"
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
@@ -413,6 +423,12 @@ def _convert(tp: Any, value: Any, key: str, base: Path) -> Any:
         return _convert(inner, value, key, base)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key, base)
+    if origin is list and args == (dict,):
+        # sections that another module types, one per item (`actions`)
+        check(isinstance(value, list), key, f"must be {_describe(tp)}, got {value!r}")
+        for i, item in enumerate(value):
+            check(isinstance(item, dict), f"{key}[{i}]", f"must be a mapping, got {item!r}")
+        return [dict(item) for item in value]
     if origin is list:
         # Ids written without quotes (Discord snowflakes) arrive as integers: same thing.
         check(isinstance(value, list) and all(isinstance(v, (str, int)) and

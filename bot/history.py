@@ -8,11 +8,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 from sqlite_utils import Migrations
 
 from .knowledge import Source
+
+if TYPE_CHECKING:
+    from .actions import ActionResult
 
 migrations = Migrations("babeldesk.history")
 
@@ -62,6 +66,18 @@ def add_requested_language(db: sqlite_utils.Database) -> None:
     db["conversations"].add_column("requested", str)
 
 
+@migrations()
+def add_action_calls(db: sqlite_utils.Database) -> None:
+    # Each request an action made (bot/actions.py): which, with what, how it went, how long it
+    # took. No foreign key: a call is recorded before its exchange creates the conversation.
+    db["action_calls"].create({
+        "id": int, "conversation_id": str, "author": str, "action": str, "arguments": str,
+        "status": str, "error": str, "seconds": float, "created": float,
+    }, pk="id")
+    db["action_calls"].create_index(["conversation_id", "id"])
+    db["action_calls"].create_index(["created"])
+
+
 #: seconds a platform event id is remembered for; Slack retries within minutes
 SEEN_EVENTS_KEEP = 86400
 
@@ -96,6 +112,21 @@ class Turn:
     created: float = 0.0
     #: the text the model saw for this turn, when it differs from `text`
     prompt: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class ActionCall:
+    """One request an action made, as recorded."""
+
+    action: str
+    arguments: dict
+    #: ok, failed or refused (`bot.actions.ActionResult.status`)
+    status: str
+    error: str = ""
+    seconds: float = 0.0
+    author: str = ""
+    created: float = 0.0
     id: int | None = None
 
 
@@ -178,6 +209,27 @@ class History:
                     [key.id, key.id, max_turns])
         return turn_id
 
+    def record_action(self, key: ConversationKey, action: str, arguments: dict,
+                      result: "ActionResult", author: str = "") -> int:
+        """Store one action call (`bot.actions.Actions.call`'s result) in the conversation;
+        returns its id."""
+        with self._lock, self.db.conn:
+            return self.db.execute(
+                "INSERT INTO action_calls (conversation_id, author, action, arguments, status, "
+                "error, seconds, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [key.id, author, action, json.dumps(arguments, ensure_ascii=False),
+                 result.status, result.error, result.seconds, time.time()]).lastrowid
+
+    def action_calls(self, key: ConversationKey) -> list[ActionCall]:
+        """The conversation's action calls, oldest first."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT action, arguments, status, error, seconds, author, created, id "
+                "FROM action_calls WHERE conversation_id = ? ORDER BY id", [key.id]).fetchall()
+        return [ActionCall(action, json.loads(arguments or "{}"), status, error or "",
+                           seconds or 0.0, author or "", created, call_id)
+                for action, arguments, status, error, seconds, author, created, call_id in rows]
+
     def _delete_turns(self, select: str, args: list) -> int:
         """Delete the turns that `select` returns the ids of, with their feedback."""
         self.db.execute(f"DELETE FROM feedback WHERE turn_id IN ({select})", args)
@@ -259,6 +311,7 @@ class History:
             if max_age_days:
                 cutoff = time.time() - max_age_days * 86400
                 deleted += self._delete_turns("SELECT id FROM turns WHERE created < ?", [cutoff])
+                self.db.execute("DELETE FROM action_calls WHERE created < ?", [cutoff])
             if max_turns:
                 deleted += self._delete_turns(
                     "SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY "
@@ -283,6 +336,12 @@ class History:
             where.append("t.author = ?")
             args.append(user)
         with self._lock, self.db.conn:
+            if user:  # their action calls' arguments: order numbers, e-mail addresses
+                within = " AND ".join(where[:-1])
+                self.db.execute(
+                    "DELETE FROM action_calls WHERE author = ?" + (
+                        f" AND conversation_id IN (SELECT id FROM conversations c WHERE {within})"
+                        if within else ""), [user, *args[:-1]])
             deleted = self._delete_turns(
                 "SELECT t.id FROM turns t JOIN conversations c ON c.id = t.conversation_id "
                 f"WHERE {' AND '.join(where)}", args)
@@ -290,5 +349,8 @@ class History:
         return deleted
 
     def _drop_empty_conversations(self) -> None:
+        self.db.execute("DELETE FROM action_calls WHERE conversation_id IN (SELECT id FROM "
+                        "conversations WHERE id NOT IN (SELECT DISTINCT conversation_id FROM "
+                        "turns))")
         self.db.execute("DELETE FROM conversations WHERE id NOT IN "
                         "(SELECT DISTINCT conversation_id FROM turns)")

@@ -6,6 +6,7 @@ import time
 
 import sqlite_utils
 
+from bot.actions import ActionResult
 from bot.history import ConversationKey, History, Turn, migrations
 from bot.knowledge import Source
 
@@ -52,10 +53,10 @@ def test_schema_comes_from_migrations_and_uses_wal(tmp_path):
     assert migrations.pending(db) == []
     assert [m.name for m in migrations.applied(db)] == [
         "create_conversations_and_turns", "add_feedback_and_handoffs", "add_seen_events",
-        "add_turn_prompts", "add_requested_language"]
+        "add_turn_prompts", "add_requested_language", "add_action_calls"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert {"conversations", "turns", "feedback", "handoffs", "seen_events"} <= set(
-        db.table_names())
+    assert {"conversations", "turns", "feedback", "handoffs", "seen_events",
+            "action_calls"} <= set(db.table_names())
 
 
 def test_a_platform_event_is_claimed_once(tmp_path):
@@ -139,4 +140,55 @@ def test_a_turn_keeps_what_the_model_saw(tmp_path):
     assert [t.prompt for t in turns] == ["Help-centre passages: …\n\nQuestion: refund?",
                                          " Within 30 days.", "", ""]
     assert [t.id for t in turns] == sorted(t.id for t in turns)
+    history.close()
+
+
+def test_a_history_from_before_actions_is_upgraded_and_keeps_its_conversations(tmp_path):
+    path = tmp_path / "history.db"
+    db = sqlite_utils.Database(path)
+    migrations.apply(db, stop_before="add_action_calls")
+    assert "action_calls" not in db.table_names()
+    db.execute("INSERT INTO conversations (id, platform, workspace, channel, thread, language, "
+               "created, updated) VALUES ('slack/T1/C1/', 'slack', 'T1', 'C1', '', 'de', 1, 1)")
+    db.execute("INSERT INTO turns (conversation_id, role, author, text, language, sources, "
+               "abstained, created) VALUES ('slack/T1/C1/', 'user', 'U1', 'Wo ist mein "
+               "Paket?', 'de', '[]', 0, 1)")
+    db.conn.commit()
+    db.close()
+    key = ConversationKey("slack", "T1", "C1", "")
+    history = History(path)
+    try:
+        assert [t.text for t in history.recent(key)] == ["Wo ist mein Paket?"]
+        assert history.language(key) == "de"
+        history.record_action(key, "order_status", {"order_id": "48213"},
+                              ActionResult("ok", {"status": "shipped"}, "", 0.25))
+        (call,) = history.action_calls(key)
+        assert (call.action, call.arguments, call.status, call.error, call.seconds) == (
+            "order_status", {"order_id": "48213"}, "ok", "", 0.25)
+        assert migrations.pending(history.db) == []
+    finally:
+        history.close()
+
+
+def test_action_calls_follow_retention_and_forgetting(tmp_path):
+    history = History(tmp_path / "history.db")
+    alice = ConversationKey("slack", "T1", "C1", "")
+    bob = ConversationKey("slack", "T1", "C2", "")
+    failed = ActionResult("failed", error="the service answered 500", seconds=1.5)
+    exchange(history, alice, "order 48213?", author="alice")
+    exchange(history, bob, "order 5?", author="bob")
+    exchange(history, bob, "and mine?", author="carol")
+    history.record_action(alice, "order_status", {"order_id": "48213"}, failed, author="alice")
+    history.record_action(bob, "order_status", {"order_id": "5"}, failed, author="bob")
+    history.record_action(bob, "order_status", {"email": "carol@example.com"}, failed,
+                          author="carol")
+    # a channel forgotten takes its action calls along
+    history.forget(channel="C1")
+    assert history.action_calls(alice) == []
+    # a user forgotten: their calls go, other people's in the same conversation stay
+    history.forget(user="bob")
+    assert [c.author for c in history.action_calls(bob)] == ["carol"]
+    history.db.execute("UPDATE action_calls SET created = ?", [time.time() - 100 * 86400])
+    history.prune(max_age_days=90)
+    assert history.action_calls(bob) == []
     history.close()
