@@ -6,7 +6,9 @@ import ast
 
 from helpers import ROOT
 
-PLATFORM_LIBRARIES = {"slack_bolt", "slack_sdk", "discord", "aiohttp", "adapters"}
+# aiohttp is not one: it is the core's HTTP client for actions (bot/actions.py) as well as the
+# HTTP adapter's server
+PLATFORM_LIBRARIES = {"slack_bolt", "slack_sdk", "discord", "adapters"}
 
 
 def imported_modules(path):
