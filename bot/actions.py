@@ -250,7 +250,7 @@ def _check_request(request: RequestConfig, key: str, properties: dict, required:
     if request.body is not None:
         check(request.method not in ("GET", "DELETE"), f"{key}.body",
               f"a {request.method} request has no body")
-        for text in _strings(request.body):
+        for text in (v for v in _leaves(request.body) if isinstance(v, str)):
             for inside in PLACEHOLDER.findall(text):
                 check(not inside.startswith("env:"), f"{key}.body",
                       f"{{{inside}}}: environment variables go in request.headers only")
@@ -267,17 +267,6 @@ def _refs(schema: Any) -> Iterable[str]:
     elif isinstance(schema, list):
         for value in schema:
             yield from _refs(value)
-
-
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
 
 
 def _allowed(scheme: str, host: str | None, hosts: list[str]) -> bool:

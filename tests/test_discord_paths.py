@@ -6,63 +6,21 @@ speed."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
+from fake_discord import (BOT_ID, DM_CHANNEL, GENERAL, GUILD, SUPPORT, mention, message_create,
+                          snowflake, thread_create)
+# a core and a connected adapter, as the main Discord tests set them up
+from test_discord import (WAIT, connected, discord_core, finished, posts,  # noqa: F401
+                          settle)
 
-import pytest
-from fake_discord import (BOT_ID, DM_CHANNEL, GENERAL, GUILD, SUPPORT, SUPPORT_ROLE, mention,
-                          message_create, snowflake, thread_create)
-
-from adapters import settings
-from adapters.discord import DiscordAdapter
-from bot.core import open_core
 from bot.history import ConversationKey
 
-TOKEN = "MTA4NTEzMTkzMjkzODkyODEyOA.GfAkEz.fake-token-for-tests-only_0123456789abc"
-#: deadlines, not expectations: a loaded machine is slow, and an idle one passes at once
-WAIT = 120
 THREADS = r"/channels/\d+(/messages/\d+)?/threads"
-
-
-@pytest.fixture
-def discord_core(write_config, scripted):
-    config = write_config(model={"max_tokens": 400}, adapters={"discord": {
-        "support_channels": [str(SUPPORT)], "handoff_role": str(SUPPORT_ROLE)}})
-    core = open_core(config, engine=scripted, watch=False)
-    yield core
-    core.close()
-
-
-async def connected(core, **changes):
-    config = dataclasses.replace(settings(core.config, DiscordAdapter), **changes)
-    adapter = DiscordAdapter(core.pipeline, config, TOKEN, guild_ready_timeout=0.1)
-    await adapter.start()
-    await asyncio.wait_for(adapter.wait_until_ready(), WAIT)
-    return adapter
-
-
-def posts(fake, channel):
-    return fake.calls_to("POST", f"/channels/{channel}/messages")
-
-
-def finished(fake, channel):
-    """Calls that carried the answer's buttons and went through: the answer is complete."""
-    return [c for c in posts(fake, channel)
-            + fake.calls_to("PATCH", rf"/channels/{channel}/messages/\d+")
-            if (c.json or {}).get("components") and c.status == 200]
 
 
 def spoken_in(fake):
     """The channels the bot wrote, typed or opened a thread in."""
     return {c.path.split("/")[2] for c in fake.calls if c.method in ("POST", "PATCH")
             and c.path.startswith("/channels/")}
-
-
-async def settle(fake, adapter):
-    """Wait until discord.py read every event sent so far and the adapter's message handlers
-    finished: all that these events make the bot do has been done by then."""
-    await fake.wait_until_read(timeout=WAIT)
-    await fake.wait_for(lambda: not adapter.handlers.tasks, timeout=WAIT)
 
 
 async def test_without_support_threads_the_answer_replies_in_the_channel(discord_fake,

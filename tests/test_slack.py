@@ -42,8 +42,8 @@ async def fake():
     await server.stop()
 
 
-def open_slack_core(write_config, engine, max_tokens):
-    config = write_config(model={"max_tokens": max_tokens}, adapters={"slack": {
+def open_slack_core(write_config, engine, **model):
+    config = write_config(model=model, adapters={"slack": {
         "support_channels": [SUPPORT], "handoff_mention": MENTION, "staff_group": STAFF}})
     return open_core(config, engine=engine, watch=False)
 

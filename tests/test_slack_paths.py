@@ -9,58 +9,19 @@ speed."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 
 import pytest
-from fake_slack import BOT_USER, MAX_TEXT_OBJECT, FakeSlack, app_mention, envelope, im_message
+from fake_slack import BOT_USER, MAX_TEXT_OBJECT, app_mention, envelope, im_message
+# the fake Slack, a core and a connected adapter, as the main Slack tests set them up
+from test_slack import (SUPPORT, WAIT, adapter, fake, open_slack_core, settle,  # noqa: F401
+                        slack_core, socket_adapter)
 
-from adapters import settings
-from adapters.slack import PLACEHOLDER, SlackAdapter, to_mrkdwn
-from bot.core import open_core
+from adapters.slack import PLACEHOLDER, to_mrkdwn
 
-SUPPORT = "C0HELPDESK"
 GENERAL = "C0GENERAL1"
 IGNORED = "C0OFFTOPIC"
-#: deadlines, not expectations: a loaded machine is slow, and an idle one passes at once
-WAIT = 120
-
-
-@pytest.fixture
-async def fake():
-    server = await FakeSlack().start()
-    yield server
-    await server.stop()  # fails the test if Slack refused a message for Block Kit's limits
-
-
-def open_slack_core(write_config, scripted, **model):
-    config = write_config(model={"max_tokens": 400, **model},
-                          adapters={"slack": {"support_channels": [SUPPORT]}})
-    return open_core(config, engine=scripted, watch=False)
-
-
-@pytest.fixture
-def slack_core(write_config, scripted):
-    core = open_slack_core(write_config, scripted)
-    yield core
-    core.close()
-
-
-async def socket_adapter(core, fake, **changes):
-    config = dataclasses.replace(settings(core.config, SlackAdapter), api_url=fake.api_url,
-                                 **changes)
-    adapter = SlackAdapter(core.pipeline, config, "xoxb-test", app_token="xapp-test")
-    await adapter.start()
-    await fake.wait_for_socket(timeout=WAIT)
-    return adapter
-
-
-@pytest.fixture
-async def adapter(fake, slack_core):
-    adapter = await socket_adapter(slack_core, fake)
-    yield adapter
-    await adapter.stop()
 
 
 def finals(fake):
@@ -68,13 +29,6 @@ def finals(fake):
     return [c for c in fake.calls_to("chat.postMessage") + fake.calls_to("chat.update")
             if any(b["type"] == "actions" for b in c.params.get("blocks", []))
             and c.result.get("ok")]
-
-
-async def settle(fake, adapter, envelope_ids):
-    """Wait until every envelope was acknowledged and the adapter's handlers finished: all
-    that these events make the bot post has been posted by then."""
-    await fake.wait_for(lambda: all(e in fake.ack_times for e in envelope_ids), timeout=WAIT)
-    await fake.wait_for(lambda: not adapter.handlers.tasks, timeout=WAIT)
 
 
 # -- a long answer --------------------------------------------------------------------------
