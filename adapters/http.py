@@ -17,7 +17,6 @@ feedback is taken only on the client's own answers.
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
 import hmac
 import ipaddress

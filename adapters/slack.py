@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
