@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import hashlib
+import json
 import logging
 import os
 import threading
@@ -16,12 +18,14 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator, Protocol
+from typing import Any, AsyncIterator, Callable, Iterator, Protocol
 
 import numpy as np
 
 from .errors import ModelError
 from .markup import KNOWN_MARKUP, Markup
+from .tools import (ANSWER, CALL_FORMATS, ToolCall, answer_tool, as_call, call_format, call_schema,
+                    parse_call, plain_tools_prompt)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,10 @@ class Engine(Protocol):
                  stop: Callable[[], bool], conversation: str | None = None) -> Iterator[str]:
         """Yield the answer's text as it is produced; stop early when `stop()` is true.
         `conversation` lets the engine reuse what it has already read of that conversation."""
+
+    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int) -> ToolCall:
+        """One call of one of `tools` (OpenAI format), or `answer`: the model's choice for
+        the last message."""
 
 
 @dataclass
@@ -167,6 +175,10 @@ class LlamaEngine:
         # does, gives the prompt's tokens before generation: needed to pick a saved state.
         self._formatters = None
         template = self.llm.metadata.get("tokenizer.chat_template")
+        #: the GGUF's chat template: how it shows tools and calls (bot/tools.py)
+        self.template = template or ""
+        #: grammars of tool calls by their JSON Schema: building one takes a while
+        self._grammars: dict[str, Any] = {}
         if template and not chat_format:
             eos_id, bos_id = self.llm.token_eos(), self.llm.token_bos()
             model = self.llm._model
@@ -256,6 +268,52 @@ class LlamaEngine:
                 # batch, as part of the next prompt (see ALIGN).
                 self._truncate(len(tokens))
                 self._save(("conversation", conversation))
+
+    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int) -> ToolCall:
+        from llama_cpp import LlamaGrammar
+
+        offered = [answer_tool(), *tools]
+        names = [tool["function"]["name"] for tool in offered]
+        schema = json.dumps(call_schema(offered), sort_keys=True)
+        grammar = self._grammars.get(schema)
+        if grammar is None:
+            grammar = LlamaGrammar.from_json_schema(schema, verbose=False)
+            self._grammars[schema] = grammar
+        messages = self.markup.messages(messages)
+        form = call_format(self.template) if self._formatters else "plain"
+        if form == "plain":
+            messages = [{"role": "system", "content": messages[0]["content"] +
+                         plain_tools_prompt(offered)}, *messages[1:]]
+            formatted = self._formatters[0](messages=messages) if self._formatters else None
+        else:
+            formatted = self._formatters[0](messages=messages, tools=offered)
+        opening = CALL_FORMATS[form][0]
+        if formatted is None:  # a chat_format named in the config: llama-cpp-python formats
+            self.llm.reset()
+            self._live = None
+            result = self.llm.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=0.0, grammar=grammar)
+            text = result["choices"][0]["message"].get("content") or ""
+        else:
+            tokens = self._tokens(formatted.prompt + opening)
+            key = ("choice", hashlib.sha256(schema.encode()).hexdigest())
+            if self.cache is not None:
+                # Every conversation's choice starts with the same system prompt and tools:
+                # that much is read once.
+                self._restore(key, messages, tokens)
+            else:
+                self.llm.reset()
+                self._live = None
+            result = self.llm.create_completion(tokens, max_tokens=max_tokens, temperature=0.0,
+                                                grammar=grammar, stop=formatted.stop)
+            text = result["choices"][0]["text"]
+            if self.cache is not None:
+                self._truncate(len(tokens))
+                self._save(key)
+        call = parse_call(text, names)
+        if call is None:
+            raise ModelError(f"the model's tool call could not be read: {text[:200]!r}")
+        return call
 
     def _generate_with_handler(self, messages, max_tokens, temperature, stop):
         # A chat_format named in the config: llama-cpp-python formats, nothing is cached.
@@ -397,6 +455,34 @@ class OpenAIEngine:
             raise ModelError(f"the model server at {self.base_url} broke off: {exc}") from None
 
 
+    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int) -> ToolCall:
+        names = [tool["function"]["name"] for tool in tools]
+        try:
+            result = self.client.chat.completions.create(
+                model=self.name, messages=self.markup.messages(messages), tools=tools,
+                tool_choice="auto", max_tokens=max_tokens, temperature=0.0)
+        except self._openai.APIStatusError as exc:
+            raise ModelError(f"the model server answered {exc.status_code}: {exc.message}"
+                             ) from None
+        except self._openai.APIError as exc:
+            raise ModelError(f"the model server at {self.base_url} failed: {exc}") from None
+        if not result.choices:
+            raise ModelError("the model server answered without a choice")
+        message = result.choices[0].message
+        for tool_call in message.tool_calls or []:
+            call = as_call(tool_call.model_dump(), names)
+            if call is not None:
+                return call
+        # A server without a tool parser passes the model's own call format on as text
+        # (Mistral's [TOOL_CALLS][…], Hermes' <tool_call>…); anything else is an answer.
+        content = (message.content or "").strip()
+        if content.startswith(("[TOOL_CALLS]", "<tool_call>")):
+            call = parse_call(content, names)
+            if call is not None:
+                return call
+        return ToolCall(ANSWER)
+
+
 @dataclass(eq=False)
 class _Job:
     conversation: str
@@ -405,6 +491,8 @@ class _Job:
     temperature: float
     loop: asyncio.AbstractEventLoop
     out: asyncio.Queue
+    #: not a generation: a function of the engine, run on the worker (a tool choice)
+    work: Callable[[Any], Any] | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     queued_at: float = field(default_factory=time.monotonic)
 
@@ -460,6 +548,26 @@ class ModelQueue:
         finally:
             job.cancelled.set()
 
+    async def run(self, conversation: str, work: Callable[[Any], Any]) -> Any:
+        """`work(engine)`'s result, run on the worker when this conversation's turn comes (a
+        tool choice takes its turn like an answer)."""
+        job = _Job(conversation, [], 0, 0.0, asyncio.get_running_loop(), asyncio.Queue(),
+                   work=work)
+        with self._cond:
+            if self._closed:
+                raise ModelError("babeldesk is shutting down")
+            self._queues.setdefault(conversation, deque()).append(job)
+            self._cond.notify()
+        try:
+            item = await job.out.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is _DONE:  # cut short: babeldesk is stopping
+                raise ModelError("babeldesk is stopping")
+            return item
+        finally:
+            job.cancelled.set()
+
     def _next(self) -> _Job | None:
         with self._cond:
             while not self._closed and not self._queues:
@@ -493,12 +601,16 @@ class ModelQueue:
                 job.cancelled.set()
 
         try:
+            if job.work is not None:
+                send(job.work(self.engine))
+                return
             for text in self.engine.generate(job.messages, job.max_tokens, job.temperature,
                                              job.cancelled.is_set, job.conversation):
                 send(text)
             send(_DONE)
         except Exception as exc:
-            log.exception("generation failed for %s", job.conversation)
+            log.exception("%s failed for %s", "a tool choice" if job.work else "generation",
+                          job.conversation)
             send(exc if isinstance(exc, ModelError) else ModelError(f"generation failed: {exc}"))
 
     def cut(self) -> None:
