@@ -87,6 +87,12 @@ class ActionConfig:
     timeout: float = 10.0
     #: it changes something (opens a ticket, cancels an order): the customer confirms first
     confirm: bool = False
+    #: what it does in a few words, by language, for the customer who confirms it ("open a
+    #: support ticket"); the English one, else the name, where the language has none
+    titles: dict[str, str] = field(default_factory=dict)
+    #: requests a customer would write for it, in any language: they help tell it from a
+    #: question the articles answer
+    examples: list[str] = field(default_factory=list)
     #: handoff and search_knowledge: carried out by babeldesk itself, not over HTTP
     built_in: bool = field(default=False, metadata={"internal": True})
 
@@ -168,10 +174,13 @@ def _check_action(action: ActionConfig, key: str, config: Config, hosts: list[st
           f"{action.name!r} is built in; give this action another name")
     check(bool(action.description.strip()), f"{key}.description",
           "is required: the model chooses actions by what it says")
-    for lang, text in action.descriptions.items():
-        check(lang in config.languages, f"{key}.descriptions.{lang}",
-              "is not one of the configured languages")
-        check(bool(text.strip()), f"{key}.descriptions.{lang}", "must not be empty")
+    for section in ("descriptions", "titles"):
+        for lang, text in getattr(action, section).items():
+            check(lang in config.languages, f"{key}.{section}.{lang}",
+                  "is not one of the configured languages")
+            check(bool(text.strip()), f"{key}.{section}.{lang}", "must not be empty")
+    for j, example in enumerate(action.examples):
+        check(bool(example.strip()), f"{key}.examples[{j}]", "must not be empty")
     properties, required = _check_parameters(action.parameters, f"{key}.parameters")
     _check_request(action.request, f"{key}.request", properties, required, hosts)
     for j, path in enumerate(action.response_fields):
@@ -325,8 +334,7 @@ class Actions:
         problem = self._schema_problem(spec, arguments)
         if problem:
             return problem
-        given = [_scalar(v) for v in (platform_values or {}).values()
-                 if v is not None and _scalar(v)]
+        given = _given(platform_values)
         properties = spec.parameters.get("properties", {})
         for name in spec.parameters.get("required", []):
             schema = properties.get(name, {})
@@ -342,6 +350,41 @@ class Actions:
                     return (f"The customer did not give {name} {shown!r}: ask them for it "
                             "instead of guessing.")
         return None
+
+    def missing(self, action: str, arguments: dict, conversation_text: str,
+                platform_values: Mapping[str, Any] | None = None) -> list[str]:
+        """The required parameters whose value the customer has not given: absent, empty,
+        or not in the conversation (see `check_arguments`)."""
+        spec = self.get(action)
+        if spec is None:
+            return []
+        given = _given(platform_values)
+        properties = spec.parameters.get("properties", {})
+        return [name for name in spec.parameters.get("required", [])
+                if name not in arguments or not _supported(
+                    name, arguments[name], spec, properties.get(name, {}), conversation_text,
+                    given)]
+
+    def supported(self, action: str, arguments: dict, conversation_text: str,
+                  platform_values: Mapping[str, Any] | None = None) -> dict:
+        """`arguments` without the optional values the customer did not give: a model that
+        fills in an order number nobody mentioned must not send it."""
+        spec = self.get(action)
+        if spec is None or not isinstance(arguments, dict):
+            return arguments
+        given = _given(platform_values)
+        required = spec.parameters.get("required", [])
+        properties = spec.parameters.get("properties", {})
+        return {name: value for name, value in arguments.items()
+                if name in required or _supported(name, value, spec, properties.get(name, {}),
+                                                  conversation_text, given)}
+
+    def title(self, action: str, language: str) -> str:
+        """What the action does, for the customer, in `language` if the config says it."""
+        spec = self.get(action)
+        if spec is None:
+            return action
+        return spec.titles.get(language) or spec.titles.get("en") or spec.name
 
     def _schema_problem(self, spec: ActionConfig, arguments: Any) -> str | None:
         if not isinstance(arguments, dict):
@@ -565,6 +608,27 @@ def _leaves(value: Any) -> Iterable[Any]:
             yield from _leaves(v)
     else:
         yield value
+
+
+def _given(platform_values: Mapping[str, Any] | None) -> list[str]:
+    return [_scalar(v) for v in (platform_values or {}).values() if v is not None and _scalar(v)]
+
+
+def _supported(name: str, value: Any, spec: ActionConfig, schema: dict, text: str,
+               given: list[str]) -> bool:
+    """Whether the customer gave this value (free text, true/false and choices from an enum
+    always count as given)."""
+    if name in spec.free_text:
+        return bool(_scalar(value).strip()) if not isinstance(value, (dict, list)) else True
+    if "enum" in schema or "const" in schema:
+        return True
+    for leaf in _leaves(value):
+        if isinstance(leaf, bool) or leaf is None:
+            continue
+        shown = _scalar(leaf)
+        if not shown.strip() or not _appears(shown, text, given):
+            return False
+    return True
 
 
 def _normal(text: str) -> str:

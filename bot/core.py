@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .actions import load_actions
 from .config import Config, read_secret
 from .embeddings import load_embedder, load_second_embedder
 from .engine import Engine, LlamaEngine, ModelQueue, OpenAIEngine
@@ -114,6 +115,7 @@ def open_core(config: Config, engine: Engine | None = None, watch: bool | None =
     (a test's fake model, or one already loaded). `embed_in_background`: answer at once, with
     passages found by their words until they are embedded (`babeldesk run`)."""
     prepare_data_dir(config)
+    actions = load_actions(config)  # a ConfigError before anything is loaded
     detector = config.make_detector()
     detector.warm_up()  # lingua's models load now rather than on a customer's message
     knowledge = open_knowledge(config, detector)
@@ -141,5 +143,5 @@ def open_core(config: Config, engine: Engine | None = None, watch: bool | None =
     queue = ModelQueue(engine, workers=config.model.parallel)
     if watch if watch is not None else config.knowledge.watch:
         knowledge.watch(config.knowledge.watch_interval)
-    pipeline = Pipeline(config, detector, knowledge, history, queue)
+    pipeline = Pipeline(config, detector, knowledge, history, queue, actions=actions)
     return Core(config, pipeline, knowledge, history, queue, report)

@@ -121,13 +121,15 @@ class ActionCall:
 
     action: str
     arguments: dict
-    #: ok, failed or refused (`bot.actions.ActionResult.status`)
+    #: ok, failed or refused (`bot.actions.ActionResult.status`); pending while the
+    #: customer has not confirmed it, declined when they said no
     status: str
     error: str = ""
     seconds: float = 0.0
     author: str = ""
     created: float = 0.0
     id: int | None = None
+    conversation_id: str = ""
 
 
 class History:
@@ -220,15 +222,43 @@ class History:
                 [key.id, author, action, json.dumps(arguments, ensure_ascii=False),
                  result.status, result.error, result.seconds, time.time()]).lastrowid
 
-    def action_calls(self, key: ConversationKey) -> list[ActionCall]:
-        """The conversation's action calls, oldest first."""
+    def settle_action(self, call_id: int, result: "ActionResult", pending: bool = True
+                      ) -> bool:
+        """Store how a pending call ended (sent, declined); False when it was not pending
+        any more (a second press of the button) or is forgotten."""
+        with self._lock, self.db.conn:
+            return self.db.execute(
+                "UPDATE action_calls SET status = ?, error = ?, seconds = ? WHERE id = ?"
+                + (" AND status = 'pending'" if pending else ""),
+                [result.status, result.error, result.seconds, call_id]).rowcount > 0
+
+    _ACTION_COLUMNS = ("SELECT action, arguments, status, error, seconds, author, created, id, "
+                       "conversation_id FROM action_calls")
+
+    def action_calls(self, key: ConversationKey | None = None, since: float = 0.0,
+                     limit: int = 1000) -> list[ActionCall]:
+        """The conversation's action calls (every conversation's without `key`), oldest
+        first: the last `limit` made at or after `since`."""
+        where, args = "created >= ?", [since]
+        if key is not None:
+            where, args = where + " AND conversation_id = ?", [*args, key.id]
         with self._lock:
             rows = self.db.execute(
-                "SELECT action, arguments, status, error, seconds, author, created, id "
-                "FROM action_calls WHERE conversation_id = ? ORDER BY id", [key.id]).fetchall()
-        return [ActionCall(action, json.loads(arguments or "{}"), status, error or "",
-                           seconds or 0.0, author or "", created, call_id)
-                for action, arguments, status, error, seconds, author, created, call_id in rows]
+                f"SELECT * FROM ({self._ACTION_COLUMNS} WHERE {where} ORDER BY id DESC LIMIT ?) "
+                "ORDER BY id", [*args, limit]).fetchall()
+        return [self._action_call(row) for row in rows]
+
+    def action_call(self, call_id: int) -> ActionCall | None:
+        with self._lock:
+            row = self.db.execute(f"{self._ACTION_COLUMNS} WHERE id = ?",
+                                  [call_id]).fetchone()
+        return self._action_call(row) if row else None
+
+    @staticmethod
+    def _action_call(row) -> ActionCall:
+        action, arguments, status, error, seconds, author, created, call_id, conversation = row
+        return ActionCall(action, json.loads(arguments or "{}"), status, error or "",
+                          seconds or 0.0, author or "", created, call_id, conversation)
 
     def _delete_turns(self, select: str, args: list) -> int:
         """Delete the turns that `select` returns the ids of, with their feedback."""

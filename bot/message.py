@@ -56,15 +56,22 @@ class Answer:
     #: answer, abstained, withheld (the answer broke a rule of bot/screen.py and the
     #: customer got the "I don't know" text), empty, refused, error, interrupted (cut short by
     #: a restart),
-    #: handed_off (people answer here now) or stopped (babeldesk is shutting down)
+    #: handed_off (people answer here now), stopped (babeldesk is shutting down); for
+    #: actions (bot/acting.py): handoff_offered (the model thinks a person should take
+    #: over: the customer gets the offer and its button), action_ask (a detail is missing),
+    #: confirm (waiting for the customer's yes), action_declined, action_failed,
+    #: action_expired (a confirmation pressed twice or too late)
     kind: str = "answer"
     #: said before the answer, e.g. that a long message was cut
     notice: str = ""
     #: the stored answer's id, for feedback; None when nothing was stored
     turn_id: int | None = None
     #: for an answer: model (written by the model and checked), quoted (the article's own
-    #: sentences) or translated (those sentences translated by the model, and checked)
+    #: sentences), translated (those sentences translated by the model, and checked) or
+    #: action (an action's result: the model's words, checked, or its fields as they are)
     origin: str = "model"
+    #: for a `confirm` answer: the pending action call the customer is asked to confirm
+    action_call: int | None = None
     #: why the model's answer failed the answer check, when it was replaced or withheld (for
     #: logs and `babeldesk eval`; not shown to customers)
     check: str = ""
@@ -79,7 +86,7 @@ class Answer:
         return {"answer": self.text, "language": self.language,
                 "sources": [s.to_dict() for s in self.sources], "abstained": self.abstained,
                 "kind": self.kind, "notice": self.notice, "turn_id": self.turn_id,
-                "origin": self.origin}
+                "origin": self.origin, "action_call": self.action_call}
 
 
 _END = object()

@@ -15,6 +15,8 @@ import weakref
 from collections import OrderedDict
 from typing import Callable
 
+from .acting import Acting
+from .actions import Actions
 from .config import Config
 from .engine import ModelQueue
 from .errors import ModelError
@@ -65,7 +67,7 @@ TRANSLATIONS = "babeldesk:translations"
 class Pipeline:
     def __init__(self, config: Config, detector: LanguageDetector, knowledge: KnowledgeBase,
                  history: History, model: ModelQueue, texts: Texts | None = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, actions: Actions | None = None):
         self.config = config
         self.detector = detector
         self.knowledge = knowledge
@@ -89,10 +91,45 @@ class Pipeline:
         self._pruned_at = time.time()  # open_core applied the retention settings just now
         #: the knowledge's generation whose names the detector skips
         self._names_generation: int | None = None
+        #: the action step, when the config declares actions
+        self.acting = Acting(self, actions) if actions is not None and len(actions) else None
 
     def respond(self, message: Message) -> Reply:
         """Start answering `message`; see `Reply` for streaming and the final answer."""
         return Reply(lambda emit: self.answer(message, emit))
+
+    def confirm(self, message: Message, call_id: int, yes: bool) -> Reply:
+        """Carry out (or not) the action a `confirm` answer asked about; `message` is the
+        button press, by its presser, in the conversation."""
+        return Reply(lambda emit: self._in_turn(
+            message, lambda arrived: self._confirmed(message, call_id, yes, emit, arrived)))
+
+    async def _confirmed(self, message: Message, call_id: int, yes: bool,
+                         emit: Callable[[str], None], arrived: float) -> Answer:
+        language = self.config.default_language
+        try:
+            if self.acting is None:
+                language = await asyncio.to_thread(self.language_of, message.key)
+                return Answer(self.texts.get("action_expired", language), language,
+                              kind="action_expired")
+            answer, question, seen = await self.acting.confirm(message, call_id, yes, emit,
+                                                               arrived)
+            if answer.kind == "action_expired":
+                return answer
+            # The press is the customer's turn: "Yes, go ahead" in their language.
+            said = self.texts.get("confirm_button" if yes else "decline_button",
+                                  answer.language)
+            return await asyncio.to_thread(self._store, message, said, answer, seen)
+        except ModelError as exc:
+            log.error("confirmation %s in %s: %s", call_id, message.key.id, exc)
+        except Exception:
+            log.exception("confirmation %s in %s failed", call_id, message.key.id)
+        return Answer(self.texts.get("error", language), language, kind="error")
+
+    async def action_asker(self, call_id: int) -> str:
+        """Who asked for a pending action: only they may confirm it; "" when forgotten."""
+        call = await asyncio.to_thread(self.history.action_call, call_id)
+        return call.author if call else ""
 
     @property
     def in_progress(self) -> int:
@@ -112,6 +149,12 @@ class Pipeline:
             return Answer("", self.config.default_language, kind="stopped")
         metrics = self.metrics
         metrics.messages.labels(message.platform).inc()
+        return await self._in_turn(message, lambda arrived: self._answer(message, emit,
+                                                                          arrived))
+
+    async def _in_turn(self, message: Message, produce) -> Answer:
+        """`produce(arrived)`, once the conversation's earlier messages are answered."""
+        metrics = self.metrics
         self._in_progress += 1
         arrived = time.monotonic()
         # One message of a conversation at a time, in the order they came: the next one is
@@ -122,7 +165,7 @@ class Pipeline:
             lock = self._turns[message.key.id] = asyncio.Lock()
         try:
             async with lock:
-                answer = await self._answer(message, emit, arrived)
+                answer = await produce(arrived)
         finally:
             self._in_progress -= 1
             if self._in_progress == 0 and self._idle is not None:
@@ -205,6 +248,12 @@ class Pipeline:
                 answer = Answer(self.texts.get("refusal", language), language, kind="refused",
                                 notice=notice)
                 return await asyncio.to_thread(self._store, message, text, answer)
+            if self.acting is not None:
+                acted = await self.acting.act(message, text, language, notice, emit, arrived)
+                if acted is not None:
+                    answer, seen = acted
+                    return await asyncio.to_thread(self._store, message, text, answer, seen,
+                                                   asked)
             hits = await asyncio.to_thread(self._retrieve, message, text, language)
             question = text
             if asked and not hits:
@@ -222,7 +271,7 @@ class Pipeline:
                 answer = Answer(self._abstention(language), language, abstained=True,
                                 kind="abstained", notice=notice)
             else:
-                answer, seen = await self._generate(message, question, language, hits, emit,
+                answer, seen = await self.generate(message, question, language, hits, emit,
                                                     notice, arrived)
             return await asyncio.to_thread(self._store, message, text, answer, seen, asked)
         except ModelError as exc:
@@ -434,7 +483,7 @@ class Pipeline:
             self._anchors.popitem(last=False)
         return [{"role": t.role, "content": t.prompt or t.text} for t in turns[start:]]
 
-    async def _generate(self, message: Message, text: str, language: str, hits: list[Hit],
+    async def generate(self, message: Message, text: str, language: str, hits: list[Hit],
                         emit: Callable[[str], None], notice: str, arrived: float
                         ) -> tuple[Answer, tuple[str, str] | None]:
         """The answer, and for one the model wrote in full, its question and answer as later
