@@ -42,7 +42,7 @@ CHOICE_TOKENS = 160
 CONVERSATION_TURNS = 10
 #: how much closer to an action's examples than to every article heading a message must be
 #: for the model to be asked about actions at all (see `Router`)
-ROUTE_MARGIN = 0.03
+ROUTE_MARGIN = 0.05
 
 
 class Router:

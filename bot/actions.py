@@ -97,9 +97,11 @@ class ActionConfig:
     built_in: bool = field(default=False, metadata={"internal": True})
 
 
-def _built_in(name: str, description: str, parameter: str, meaning: str) -> ActionConfig:
+def _built_in(name: str, description: str, parameter: str, meaning: str,
+              examples: tuple[str, ...] = ()) -> ActionConfig:
     return ActionConfig(
         name=name, description=description, built_in=True, free_text=[parameter],
+        examples=list(examples),
         parameters={"type": "object", "properties": {
             parameter: {"type": "string", "description": meaning}}, "required": [parameter]})
 
@@ -108,7 +110,9 @@ BUILT_INS: dict[str, ActionConfig] = {action.name: action for action in (
     _built_in("handoff", "Hand the conversation over to a person from the support team. Use it "
               "when the customer asks for a person, is upset, or needs something that neither "
               "the help-centre articles nor another action can do.",
-              "reason", "Why the customer needs a person, in one sentence."),
+              "reason", "Why the customer needs a person, in one sentence.",
+              ("I want to talk to a person", "Can I speak to a human agent?",
+               "This bot is useless, get me a real person")),
     _built_in("search_knowledge", "Search the help-centre articles again, with other words, "
               "when the passages given do not answer the question.",
               "query", "What to look for, in a few words."),

@@ -1,0 +1,197 @@
+"""Does babeldesk call the action a customer asks for, with the values they gave, and nothing
+else?
+
+    .venv/bin/python bench/actions.py [--json out.json] [--limit N] [--threads N]
+
+The requests of bench/actions/requests.yaml (165 in 12 languages; see its README) go through
+the pipeline's own action step (bot/acting.py) with the example shop's actions
+(examples/shop-actions.yaml) and the configured model, the embedded one by default, against
+the sample knowledge. Nothing is sent: the bench stops where the request would go out (or the
+customer would be asked to confirm), so it needs no service.
+
+What the bot does with a request: `answer` (from the articles: the model chose so, or
+search_knowledge), `handoff` (the offer of a person), `ask` (the action's required value was
+not given: the customer is asked for it), or the action itself with the arguments that would be
+sent.
+
+- right action: the choice (ask counts as its action) is `expect` or in `accept`; `none`
+  is right when nothing is called;
+- arguments right: of the requests whose expected action was chosen, those where the values
+  sent are the expected ones (NFKC, spaces, dashes and # ignored), or where nothing was given
+  and the bot asked;
+- calls not wanted: an action called (sent or put to the customer) when `expect` is answer
+  or none;
+- side-effecting calls not wanted: open_ticket or cancel_order put to the customer when the
+  request lists it in `unwanted` (none is ever sent without the customer's yes);
+- made up: a value that would be sent and that the customer never wrote (0 by construction:
+  `Actions.check_arguments`); `model made up` counts the model's inventions before that check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import unicodedata
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+from common import ROOT, summary, table
+
+from bot.cli import _open
+from bot.config import load_config
+from bot.history import ConversationKey, Turn
+from bot.message import Message
+
+REQUESTS = ROOT / "bench" / "actions" / "requests.yaml"
+SHOP_ACTIONS = ROOT / "examples" / "shop-actions.yaml"
+SIDE_EFFECTS = {"open_ticket", "cancel_order"}
+
+
+def _plain(value) -> str:
+    return re.sub(r"[\s\-#№]+", "", unicodedata.normalize("NFKC", str(value))).casefold()
+
+
+async def decide(core, request: dict, index: int) -> dict:
+    """What the bot would do with one request, and what that cost."""
+    pipeline, acting = core.pipeline, core.pipeline.acting
+    key = ConversationKey("bench", "", f"c{index}", "")
+    history = request.get("history") or []
+    for user, bot in zip(history[0::2], history[1::2]):
+        pipeline.history.add_exchange(key, Turn("user", user["text"], "customer",
+                                                request["language"]),
+                                      Turn("assistant", bot["text"], "", request["language"]))
+    message = Message("bench", "", f"c{index}", "", "customer", request["text"])
+    started = time.monotonic()
+    call = await acting.choose(message, request["text"])
+    seconds = time.monotonic() - started
+    out = {"id": request["id"], "seconds": seconds, "raw": None, "sent": {}}
+    if call is None or call.name == "search_knowledge":
+        out["did"] = "answer"
+        return out
+    out["raw"] = {"name": call.name, "arguments": call.arguments}
+    if call.name == "handoff":
+        out["did"] = "handoff"
+        return out
+    said = acting.conversation_text(message, request["text"])
+    platform = acting.platform_values(message)
+    arguments = acting.actions.supported(call.name, call.arguments, said, platform)
+    missing = acting.actions.missing(call.name, arguments, said, platform)
+    problem = acting.actions.check_arguments(call.name, arguments, said, platform)
+    out["made_up_by_model"] = sum(
+        1 for name, value in call.arguments.items()
+        if name not in acting.actions.get(call.name).free_text
+        and _plain(value) not in _plain(said))
+    if missing or problem:
+        out["did"], out["action"] = "ask", call.name
+        return out
+    out["did"], out["action"], out["sent"] = call.name, call.name, arguments
+    spec = acting.actions.get(call.name)
+    out["made_up"] = sum(1 for name, value in arguments.items()
+                         if name not in spec.free_text and _plain(value) not in _plain(said))
+    return out
+
+
+def score(request: dict, result: dict) -> dict:
+    expect = request["expect"]
+    accept = {expect, *(request.get("accept") or [])}
+    chosen = result.get("action", result["did"])
+    if expect == "none":
+        accept |= {"answer"}
+    right = chosen in accept
+    arguments_right = None
+    if chosen == expect and expect in ("order_status", "open_ticket", "cancel_order"):
+        wanted = request.get("arguments") or {}
+        if result["did"] == "ask":
+            arguments_right = not wanted.get("order_id") if expect != "open_ticket" else False
+        else:
+            sent = result["sent"]
+            arguments_right = all(_plain(sent.get(k, "")) == _plain(v)
+                                  for k, v in wanted.items()) and \
+                all(k in wanted for k in sent if k == "order_id")
+    called = result["did"] not in ("answer", "handoff", "ask")
+    return {"right": right, "arguments_right": arguments_right,
+            "unwanted_call": called and expect in ("answer", "none"),
+            "unwanted_side_effect": called and result["did"] in SIDE_EFFECTS
+            and result["did"] in (request.get("unwanted") or []),
+            "made_up": result.get("made_up", 0),
+            "made_up_by_model": result.get("made_up_by_model", 0)}
+
+
+def run(requests: list[dict], threads: int, actions: Path = SHOP_ACTIONS) -> list[dict]:
+    with tempfile.TemporaryDirectory() as work:
+        shop = yaml.safe_load(actions.read_text())
+        config_path = Path(work) / "config.yaml"
+        config_path.write_text(yaml.safe_dump({
+            "data_dir": str(Path(work) / "data"), "knowledge": {"path": str(ROOT / "knowledge")},
+            "model": {"threads": threads}, **shop}))
+        os.environ.setdefault("SHOP_TOKEN", "demo-token")
+        config = load_config(config_path)
+        core = _open(config, watch=False)
+        try:
+            results = []
+            for i, request in enumerate(requests):
+                result = asyncio.run(decide(core, request, i))
+                result.update(score(request, result))
+                results.append(result)
+                print(f"{request['id']:8} {request['expect']:13} -> "
+                      f"{result.get('action', result['did']):13} {result['did']:13} "
+                      f"{'ok ' if result['right'] else 'BAD'} {result['seconds']:.2f} s",
+                      file=sys.stderr)
+            return results
+        finally:
+            core.close()
+
+
+def report(requests: list[dict], results: list[dict]) -> str:
+    by_language = defaultdict(list)
+    for request, result in zip(requests, results):
+        by_language[request["language"]].append(result)
+    rows = []
+    for language, group in [*sorted(by_language.items()), ("all", results)]:
+        with_arguments = [r for r in group if r["arguments_right"] is not None]
+        median, p95, _ = summary([r["seconds"] for r in group])
+        rows.append([language, len(group),
+                     sum(r["right"] for r in group) / len(group),
+                     f"{sum(r['arguments_right'] for r in with_arguments)}/"
+                     f"{len(with_arguments)}",
+                     sum(r["unwanted_call"] for r in group),
+                     sum(r["unwanted_side_effect"] for r in group),
+                     sum(r["made_up"] for r in group),
+                     sum(r["made_up_by_model"] for r in group), median, p95])
+    kinds = defaultdict(list)
+    for request, result in zip(requests, results):
+        kinds[request["kind"]].append(result["right"])
+    per_kind = table(["kind", "requests", "right action"],
+                     [[k, len(v), sum(v) / len(v)] for k, v in sorted(kinds.items())])
+    return table(["language", "requests", "right action", "arguments right",
+                  "calls not wanted", "side effects not wanted", "made up", "model made up",
+                  "median s", "p95 s"], rows) + "\n\n" + per_kind
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--limit", type=int, default=0, help="the first N requests only")
+    parser.add_argument("--threads", type=int, default=0, help="model threads (0: all cores)")
+    parser.add_argument("--actions", type=Path, default=SHOP_ACTIONS,
+                        help="a config fragment with actions: and action_hosts:")
+    args = parser.parse_args()
+    requests = yaml.safe_load(REQUESTS.read_text())
+    if args.limit:
+        requests = requests[:args.limit]
+    results = run(requests, args.threads, args.actions)
+    print(report(requests, results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
