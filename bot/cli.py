@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sqlite3
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -31,6 +33,8 @@ COMMANDS = {
     "model pull": "assemble the embedded model or download the configured one",
     "check": "check the config, the model and the knowledge; exit 0 when all is well",
     "history forget": "delete the stored history of a channel or of a user",
+    "history actions": "list the actions babeldesk called: when, in which conversation, with "
+                       "what, how it went and how long it took",
     "eval": "put questions files to the bot and report hit@1/hit@3, declined questions and "
             "off-topic questions answered per language, wrong-language answers and unanswered "
             "questions",
@@ -268,6 +272,46 @@ def cmd_history_forget(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history_actions(config: Config, args: argparse.Namespace) -> int:
+    from .core import open_history
+    from .history import ConversationKey
+
+    key = ConversationKey(*args.conversation.split("/", 3)) if args.conversation else None
+    since = time.time() - parse_age(args.since) if args.since else 0.0
+    history = open_history(config)
+    try:
+        calls = history.action_calls(key, since=since, limit=args.limit)
+    finally:
+        history.close()
+    if args.json:
+        print(json.dumps([dataclasses.asdict(c) for c in calls], ensure_ascii=False, indent=1))
+        return 0
+    if not calls:
+        print("no action calls")
+        return 0
+    rows = [(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(c.created)), c.conversation_id,
+             c.action, json.dumps(c.arguments, ensure_ascii=False), c.status,
+             f"{c.seconds:.2f}", c.error) for c in calls]
+    headers = ("when", "conversation", "action", "arguments", "status", "seconds", "error")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    for row in (headers, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def parse_age(text: str) -> float:
+    """"30d", "12h", "45m" or seconds, as seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise ConfigError("--since", f"must be an age like 30d, 12h or 45m, got {text!r}"
+                          ) from None
+
+
 def cmd_eval(config: Config, args: argparse.Namespace) -> int:
     from .evaluate import RetrievalOnly, check_expectations, joined, load_questions, run
 
@@ -405,6 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--platform", help="only on this platform (slack, discord, terminal, cli)")
     pp.add_argument("--workspace", help="only in this Slack team or Discord guild")
     pp.set_defaults(run=cmd_history_forget)
+    pp = history_sub.add_parser("actions", help=COMMANDS["history actions"])
+    pp.add_argument("--conversation", help="only this conversation (its id: "
+                                           "platform/workspace/channel/thread)")
+    pp.add_argument("--since", help="only calls younger than this: 30d, 12h, 45m")
+    pp.add_argument("--limit", type=int, default=100, help="the last N calls (default 100)")
+    pp.add_argument("--json", action="store_true", help="as JSON")
+    pp.set_defaults(run=cmd_history_actions)
 
     p = sub.add_parser("eval", help=COMMANDS["eval"])
     p.add_argument("questions", type=Path, metavar="QUESTIONS.yaml", nargs="+",

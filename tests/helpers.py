@@ -25,3 +25,27 @@ def wait_until(condition, timeout: float = 120.0, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return bool(condition())
+
+
+def import_shop():
+    """examples/shop.py, imported from its file as the README runs it (examples/ is not a
+    package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("babeldesk_example_shop",
+                                                  ROOT / "examples" / "shop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shop_actions(base_url: str) -> dict:
+    """The example's `actions:` and `action_hosts:`, pointed at a shop started on
+    `base_url` (a test's port instead of 8765)."""
+    import yaml
+
+    fragment = yaml.safe_load((ROOT / "examples" / "shop-actions.yaml").read_text())
+    for action in fragment["actions"]:
+        action["request"]["url"] = action["request"]["url"].replace(
+            "http://127.0.0.1:8765", base_url.rstrip("/"))
+    return fragment
