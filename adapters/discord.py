@@ -2,7 +2,9 @@
 
 Needs the privileged *message content* intent. Answers stream by editing the reply at most
 once per `update_interval`; 👍 / 👎 / "talk to a human" buttons are dynamic items, so they
-keep working after a restart. Rate limits are left to discord.py's own limiter.
+keep working after a restart. An action that waits for the customer's yes gets ✅ / ✖️
+buttons instead: the asker's press takes them off the message and the outcome follows in
+the same channel or thread. Rate limits are left to discord.py's own limiter.
 """
 
 from __future__ import annotations
@@ -457,7 +459,10 @@ class DiscordAdapter:
 
     async def on_button(self, interaction: discord.Interaction, button: Button) -> None:
         try:
-            await self._on_button(interaction, button)
+            with self.handlers.track():
+                await self._on_button(interaction, button)
+        except Refused as exc:
+            log.warning("discord: Discord refused a post after a button: %s", exc)
         except discord.HTTPException as exc:
             log.error("discord: answering a button failed: %s %s", exc.status, exc.text)
         except Exception:
@@ -486,6 +491,8 @@ class DiscordAdapter:
                     allowed_mentions=discord.AllowedMentions(roles=True))
             if self.config.handoff_channel:
                 await self._notify_staff(where)
+        elif button.action in ("confirm", "decline"):
+            await self._on_confirm(interaction, where, button)
         elif not self.is_staff(interaction.user, interaction.permissions):
             await interaction.response.send_message(
                 await self.replies.text("only_staff", where), ephemeral=True)
@@ -501,6 +508,30 @@ class DiscordAdapter:
             await interaction.response.defer()
             if said:
                 await (await self._channel(_channel_of(key))).send(said)
+
+    async def _on_confirm(self, interaction: discord.Interaction, where: Message,
+                          button: Button) -> None:
+        """✅ / ✖️ under a question to confirm an action: only its asker may press; the
+        buttons go, so that it cannot be pressed twice, and the outcome follows."""
+        call_id = int(button.value)
+        if not await self.replies.may_confirm(call_id, where.author):
+            await interaction.response.send_message(
+                await self.replies.text("only_asker", where), ephemeral=True)
+            return
+        private = bool(interaction.message and interaction.message.flags.ephemeral)
+        if private:  # a private /ask: the asker's own conversation (see `_ask`)
+            where = dataclasses.replace(where, thread=f"private-{where.author}")
+        # The question stays as it was written, without its buttons.
+        await interaction.response.edit_message(view=None)
+        outbox: Outbox
+        if private:
+            outbox = InteractionOutbox(interaction, self, private=True, handoff=False)
+        else:
+            outbox = DiscordOutbox(interaction.channel, None, self,
+                                   handoff=not where.is_direct
+                                   or bool(self.config.handoff_channel))
+        await self.replies.deliver_confirmation(where, outbox, call_id,
+                                                button.action == "confirm")
 
     def _role(self) -> str:
         return f"<@&{self.config.handoff_role}> " if self.config.handoff_role else ""
@@ -560,11 +591,12 @@ def _button_class(adapter: DiscordAdapter) -> type:
     are still understood (the action and its answer or conversation are in the custom id)."""
 
     class AnswerButton(discord.ui.DynamicItem[discord.ui.Button],
-                       template=r"babeldesk:(?P<action>up|down|human|release|claim):"
-                                r"(?P<value>[\w./]+)"):
+                       template=r"babeldesk:(?P<action>up|down|human|release|claim|confirm|"
+                                r"decline):(?P<value>[\w./]+)"):
         STYLES = {"up": discord.ButtonStyle.secondary, "down": discord.ButtonStyle.secondary,
                   "human": discord.ButtonStyle.primary, "release": discord.ButtonStyle.success,
-                  "claim": discord.ButtonStyle.primary}
+                  "claim": discord.ButtonStyle.primary, "confirm": discord.ButtonStyle.success,
+                  "decline": discord.ButtonStyle.secondary}
 
         def __init__(self, button: Button):
             super().__init__(discord.ui.Button(

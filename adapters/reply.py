@@ -5,6 +5,12 @@ A platform implements an `Outbox` (send, edit and delete one message, and its ow
 per `update_interval`), the answer split to the platform's length limit, which buttons an
 answer gets, who may press them, the words that give a handed-off conversation back to the
 bot, and stopping the model when the platform refuses what it writes.
+
+An action that changes something (bot/acting.py) waits for the customer's yes: its `confirm`
+answer gets a confirm and a decline button, whose value is the pending call's id. Only the
+customer who asked may press them (`may_confirm`); the platform then takes the buttons off
+that message, so that it cannot be pressed twice, and `deliver_confirmation` streams the
+outcome like any answer.
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from bot.history import ConversationKey
-from bot.message import Answer, Message
+from bot.message import Answer, Message, Reply
 from bot.pipeline import Pipeline
 from bot.text import split_message
 from bot.texts import ENDONYMS, TEXTS
@@ -39,13 +45,15 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Button:
-    #: up, down, human, release or claim
+    #: up, down, human, release, claim, confirm or decline
     action: str
-    #: the stored answer's id for up / down / human; the conversation's for release / claim
+    #: the stored answer's id for up / down / human; the conversation's for release / claim;
+    #: the pending action call's for confirm / decline
     value: str
     label: str = ""
 
-    EMOJI = {"up": "👍", "down": "👎", "human": "🙋", "release": "🤖", "claim": "✋"}
+    EMOJI = {"up": "👍", "down": "👎", "human": "🙋", "release": "🤖", "claim": "✋",
+             "confirm": "✅", "decline": "✖️"}
 
     @property
     def emoji(self) -> str:
@@ -139,9 +147,11 @@ class Replies:
 
     # -- answering --
 
-    async def deliver(self, message: Message, outbox: Outbox) -> Answer | None:
+    async def deliver(self, message: Message, outbox: Outbox,
+                      start: Callable[[], Reply] | None = None) -> Answer | None:
         """Answer the message in the outbox, streaming; None when the platform refused it
-        (the model was stopped and nothing was stored)."""
+        (the model was stopped and nothing was stored). `start` begins the reply to stream
+        (by default `pipeline.respond(message)`), once the placeholder is up."""
         posted = None
         if outbox.placeholder is not None:
             try:
@@ -150,7 +160,7 @@ class Replies:
                 log.warning("%s: cannot post in %s (%s): not answering", message.platform,
                             message.key.id, exc)
                 return None
-        reply = self.pipeline.respond(message)
+        reply = start() if start is not None else self.pipeline.respond(message)
         last = time.monotonic()
         streamed = shown = ""
         try:
@@ -185,6 +195,14 @@ class Replies:
                         exc)
         return answer
 
+    async def deliver_confirmation(self, where: Message, outbox: Outbox, call_id: int,
+                                   yes: bool) -> Answer | None:
+        """Carry out (`yes`) or drop the pending action call `call_id` and post the outcome in
+        the outbox, streaming, as `deliver` posts an answer. `where` is the press: the
+        conversation, by the person who pressed (check `may_confirm` first)."""
+        return await self.deliver(where, outbox,
+                                  lambda: self.pipeline.confirm(where, call_id, yes))
+
     async def _preview(self, outbox: Outbox, posted: Any, text: str) -> Any:
         try:
             if posted is None:
@@ -217,8 +235,15 @@ class Replies:
 
     def buttons(self, answer: Answer, handoff: bool = True) -> list[Button]:
         """👍 / 👎 under a stored answer, and "talk to a human" under anything stored but an
-        empty message or a refusal, where staff can be reached."""
-        if answer.turn_id is None or answer.kind in ("empty", "refused"):
+        empty message or a refusal, where staff can be reached (an offer of a person, a
+        failed action); under a question to confirm an action, only ✅ / ✖️."""
+        if answer.kind == "confirm" and answer.action_call is not None:
+            call = str(answer.action_call)
+            return [Button("confirm", call,
+                           self.texts.get("confirm_button", answer.language)),
+                    Button("decline", call,
+                           self.texts.get("decline_button", answer.language))]
+        if answer.turn_id is None or answer.kind in ("empty", "refused", "confirm"):
             return []
         value = str(answer.turn_id)
         buttons = [Button("up", value), Button("down", value)] if answer.kind == "answer" \
@@ -227,6 +252,14 @@ class Replies:
             buttons.append(Button("human", value,
                                   self.texts.get("human_button", answer.language)))
         return buttons
+
+    # -- confirming an action --
+
+    async def may_confirm(self, call_id: int, user: str) -> bool:
+        """Only the person who asked for an action confirms or declines it (a call the core
+        forgot may be pressed: the core answers that it expired)."""
+        asker = await self.pipeline.action_asker(call_id)
+        return not asker or asker == user
 
     # -- handoff --
 

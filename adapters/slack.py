@@ -2,7 +2,9 @@
 
 Answers go into the thread of the asking message: a placeholder at once, edited as the model
 writes (at most once per `update_interval`), then the whole answer with its sources and
-👍 / 👎 / "talk to a human" buttons.
+👍 / 👎 / "talk to a human" buttons. An action that waits for the customer's yes gets ✅ / ✖️
+buttons instead: the asker's press takes them off the message and the outcome follows in
+the same thread or DM.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ RATE_LIMIT_RETRIES = 5
 LOCALE_CACHE = 3600
 #: an assistant thread's title: its first question, cut to this length
 THREAD_TITLE = 60
+#: private (slash command) confirmation questions remembered, to keep their text when their
+#: buttons go (Slack does not send an ephemeral message's text with a press)
+PRIVATE_QUESTIONS = 1000
 
 
 
@@ -173,14 +178,20 @@ class CommandOutbox(Outbox):
     streams = False  # a response_url takes five messages at most: the whole answer, once
     handoff = False  # a private answer is nobody else's conversation
 
-    def __init__(self, respond, share_label: str):
+    def __init__(self, respond, share_label: str, questions: dict[str, str] | None = None):
         self.respond, self.share_label = respond, share_label
+        #: call id → the text of the private question asking to confirm it
+        self.questions = questions if questions is not None else {}
 
     def markup(self, text: str) -> str:
         return to_mrkdwn(text)
 
     async def send(self, text: str, final: Final | None = None) -> str:
         blocks = render(text, final) if final else None
+        if final and final.answer.kind == "confirm" and final.answer.action_call is not None:
+            self.questions[str(final.answer.action_call)] = text
+            while len(self.questions) > PRIVATE_QUESTIONS:
+                self.questions.pop(next(iter(self.questions)))
         if final and final.answer.turn_id is not None and final.answer.kind == "answer":
             share = {"type": "button", "action_id": "babeldesk_share",
                      "value": str(final.answer.turn_id),
@@ -353,17 +364,35 @@ def render(text: str, final: Final) -> list[dict]:
 
 #: button action → Slack action id (the ids of answers posted by earlier versions)
 ACTION_IDS = {"up": "babeldesk_up", "down": "babeldesk_down", "human": "babeldesk_handoff",
-              "release": "babeldesk_release", "claim": "babeldesk_claim"}
+              "release": "babeldesk_release", "claim": "babeldesk_claim",
+              "confirm": "babeldesk_confirm", "decline": "babeldesk_decline"}
 
 
 def _quote(text: str) -> str:
     return "\n".join(f"> {line}" for line in text.splitlines())
 
 
+#: button action → Block Kit style (the rest: Slack's default)
+STYLES = {"confirm": "primary"}
+
+
 def _button(button: Button) -> dict:
     label = f"{button.emoji} {button.label}" if button.label else button.emoji
-    return {"type": "button", "action_id": ACTION_IDS[button.action], "value": button.value,
-            "text": {"type": "plain_text", "text": label[:75], "emoji": True}}
+    rendered = {"type": "button", "action_id": ACTION_IDS[button.action],
+                "value": button.value,
+                "text": {"type": "plain_text", "text": label[:75], "emoji": True}}
+    if button.action in STYLES:
+        rendered["style"] = STYLES[button.action]
+    return rendered
+
+
+def without_buttons(message: dict) -> list[dict]:
+    """A posted message's blocks without its buttons: its text and sources stay."""
+    blocks = [b for b in message.get("blocks") or [] if b.get("type") != "actions"]
+    text = message.get("text", "")
+    if not blocks and text:
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:LIMIT]}}]
+    return blocks
 
 
 class SlackAdapter:
@@ -398,6 +427,8 @@ class SlackAdapter:
         self._locales: dict[str, tuple[str, float]] = {}
         #: user id → (is staff, when learnt)
         self._staff: dict[str, tuple[bool, float]] = {}
+        #: call id → a private confirmation question's text (see CommandOutbox)
+        self._private_questions: dict[str, str] = {}
         self._register()
 
     @classmethod
@@ -494,6 +525,11 @@ class SlackAdapter:
         async def on_handoff(ack, body, action):
             await ack()
             await self._guard(self._on_handoff(body, action))
+
+        @app.action(re.compile(r"^babeldesk_(confirm|decline)$"))
+        async def on_confirm(ack, body, action, respond):
+            await ack()
+            await self._guard(self._on_confirm(body, action, respond))
 
         @app.action("babeldesk_release")
         async def on_release(ack, body, action):
@@ -668,7 +704,8 @@ class SlackAdapter:
             return
         language = (await asyncio.to_thread(self.pipeline.detect_language, text)).language
         await self.replies.deliver(message, CommandOutbox(
-            respond, self.pipeline.texts.get("share_button", language)))
+            respond, self.pipeline.texts.get("share_button", language),
+            self._private_questions))
 
     async def _on_share(self, body: dict, action: dict, respond) -> None:
         """"Show everyone": the private answer, posted to the channel for all to read."""
@@ -733,6 +770,38 @@ class SlackAdapter:
                                                blocks=blocks, thread_ts=thread_ts)
         if self.config.handoff_channel:
             await self._notify_staff(message)
+
+    async def _on_confirm(self, body: dict, action: dict, respond) -> None:
+        """✅ / ✖️ under a question to confirm an action: only its asker may press; the
+        buttons go, so that it cannot be pressed twice, and the outcome follows."""
+        where = self._key_message(body)
+        call_id, yes = int(action["value"]), action["action_id"] == "babeldesk_confirm"
+        if not await self.replies.may_confirm(call_id, where.author):
+            await self._tell(body, await self.replies.text("only_asker", where))
+            return
+        if body.get("container", {}).get("is_ephemeral"):
+            # A slash command's private answer: the asker's own conversation (see
+            # `_on_command`), written through the press's response_url.
+            where = dataclasses.replace(where, thread=f"private-{where.author}")
+            question = self._private_questions.pop(action["value"], "")
+            if question:
+                await respond(text=question, replace_original=True, blocks=[
+                    {"type": "section", "text": {"type": "mrkdwn", "text": question}}])
+            else:  # asked before a restart: its text is unknown, the question goes
+                await respond(delete_original=True)
+            language = await asyncio.to_thread(self.pipeline.language_of, where.key)
+            outbox: Outbox = CommandOutbox(
+                respond, self.pipeline.texts.get("share_button", language),
+                self._private_questions)
+        else:
+            posted = body.get("message", {})
+            await self.client.chat_update(channel=where.channel, ts=posted.get("ts", ""),
+                                          text=posted.get("text", ""),
+                                          blocks=without_buttons(posted))
+            outbox = SlackOutbox(self.client, where.channel, where.thread or None,
+                                 handoff=not where.is_direct
+                                 or bool(self.config.handoff_channel))
+        await self.replies.deliver_confirmation(where, outbox, call_id, yes)
 
     async def _notify_staff(self, where: Message) -> None:
         """The handoff notice in the team's channel: who, where, the conversation so far."""

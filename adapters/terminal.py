@@ -1,4 +1,8 @@
-"""Chat with babeldesk in a terminal: the whole product, offline, with no Slack or Discord."""
+"""Chat with babeldesk in a terminal: the whole product, offline, with no Slack or Discord.
+
+An action that waits for the customer's yes (bot/acting.py) asks for it on the next line:
+`[y/n]`, in the answer's language (y, yes, n, no, or the first letter of the confirm and
+decline labels); the outcome is printed like any answer."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
-from bot.message import Message
+from bot.message import Answer, Message, Reply
 from bot.pipeline import Pipeline, format_sources
 
 HELP = "Type a question. /new starts a new conversation, /quit (or Ctrl-D) leaves."
@@ -66,7 +70,34 @@ class TerminalAdapter:
             await self.answer(line.rstrip(b"\r\n"))
 
     async def answer(self, text: str | bytes) -> None:
-        reply = self.pipeline.respond(self.message(text))
+        answer = await self.show(self.pipeline.respond(self.message(text)))
+        while answer.kind == "confirm" and answer.action_call is not None:
+            yes = await self.ask_yes_no(answer)
+            if yes is None:  # the input ended: the action is not carried out
+                return
+            answer = await self.show(self.pipeline.confirm(self.message(""),
+                                                           answer.action_call, yes))
+
+    async def ask_yes_no(self, answer: Answer) -> bool | None:
+        """The customer's yes or no to a confirmation, asked until it is one; None when the
+        input ends."""
+        texts, language = self.pipeline.texts, answer.language
+        labels = (texts.get("confirm_button", language), texts.get("decline_button", language))
+        yes, no = yes_no_words(*labels)
+        while True:
+            self.write(f"[y/n] ({labels[0]} / {labels[1]})> ")
+            line = await asyncio.to_thread(self.stdin.readline)
+            if not line:
+                self.write("\n")
+                return None
+            said = line.decode("utf-8", errors="replace").strip().casefold()
+            if said in yes:
+                return True
+            if said in no:
+                return False
+
+    async def show(self, reply: Reply) -> Answer:
+        """Print a reply as it streams, then the whole answer's language and sources."""
         self.write("bot> ")
         streamed = []
         async for chunk in reply:
@@ -81,6 +112,20 @@ class TerminalAdapter:
         sources = format_sources(answer, self.pipeline.texts)
         self.write(f"\n[{answer.language}] {sources}\n" if sources else
                    f"\n[{answer.language}]\n")
+        return answer
+
+
+def yes_no_words(confirm: str, decline: str) -> tuple[set[str], set[str]]:
+    """What a terminal user may type for yes and for no: y, yes, n, no, and the first letter
+    of each label (a letter both labels start with means neither)."""
+    yes, no = {"y", "yes"}, {"n", "no"}
+    first_yes, first_no = confirm.strip()[:1].casefold(), decline.strip()[:1].casefold()
+    if first_yes and first_yes != first_no:
+        if first_yes not in no:
+            yes.add(first_yes)
+        if first_no and first_no not in yes:
+            no.add(first_no)
+    return yes, no
 
 
 def _user() -> str:

@@ -12,6 +12,16 @@ real-model test in test_slack.py and test_discord.py.
 For the tests of streamed edits (adapters edit at most once per second), `hold` makes the
 answers wait for an event of the test's choosing, such as the fake platform having received
 the first edit, instead of racing the clock.
+
+For the tests of actions, `choose` stands in for the model's choice of a tool (bot/tools.py),
+by a fixed rule on the customer's last message, so that a test steers it with its words:
+a 5 to 8 digit number and "cancel" → `cancel_order` with that `order_id`; "ticket" or
+"broken" → `open_ticket` with the message as its `summary` (and the number as its
+`order_id`, if there is one); a number → `order_status` with that `order_id`; "human" or
+"person" → `handoff` with the message as its `reason`; anything else → `answer`. A rule
+whose tool is not among those offered (the core offers only the actions a message is near)
+is skipped, and the next one that fits is taken; `answer` when none does. Every choice is
+kept in `choices`.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from bot.config import Config
 from bot.language import LanguageDetector
 from bot.pipeline import PASSAGES_HEADER
 from bot.texts import LANGUAGE_NAMES
+from bot.tools import ANSWER, MAX_TEXT_CHARS, ToolCall
 
 PASSAGES = f"{PASSAGES_HEADER}\n\n"
 QUESTION = "\n\nQuestion: "
@@ -34,6 +45,8 @@ QUESTION = "\n\nQuestion: "
 ASKED = re.compile(r"\((?:Answer in|Write the whole answer in) (.+?)(?: only,[^)]*)?\.\)\s*$")
 #: one piece of the answer: a word with the spaces after it, as a model's tokens come
 PIECE = re.compile(r"\S+\s*")
+#: an order number, as the example shop's actions take it
+ORDER_NUMBER = re.compile(r"(?<!\d)\d{5,8}(?!\d)")
 
 
 @dataclass
@@ -75,6 +88,8 @@ class ScriptedEngine:
     def __init__(self) -> None:
         #: (conversation, messages) of every generation, in order
         self.calls: list[tuple[str | None, list[dict]]] = []
+        #: (offered tool names, the call) of every choice, in order
+        self.choices: list[tuple[list[str], ToolCall]] = []
         #: for each held answer: whether its event came before the answer ran out
         self.released: list[bool] = []
         #: when set, the answer to every prompt instead of a passage (a model making it up)
@@ -123,6 +138,15 @@ class ScriptedEngine:
         if hold is not None and len(pieces) > hold.after:
             self.released.append(False)  # the answer ran out before the event came
 
+    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int) -> ToolCall:
+        """A tool for the last user message, by the rule of the module's docstring."""
+        offered = [tool["function"]["name"] for tool in tools]
+        text = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        call = _scripted_choice(text, offered)
+        with self._lock:
+            self.choices.append((offered, call))
+        return call
+
     @staticmethod
     def _wait(hold: Hold) -> bool:
         deadline = time.monotonic() + hold.timeout
@@ -131,3 +155,21 @@ class ScriptedEngine:
                 return False
             time.sleep(0.01)
         return True
+
+
+def _scripted_choice(text: str, offered: list[str]) -> ToolCall:
+    lowered = text.lower()
+    found = ORDER_NUMBER.search(text)
+    number = found.group(0) if found else None
+    said = " ".join(text.split())[:MAX_TEXT_CHARS]
+    rules = [
+        ("cancel_order", number and "cancel" in lowered, {"order_id": number}),
+        ("open_ticket", "ticket" in lowered or "broken" in lowered,
+         {"summary": said, **({"order_id": number} if number else {})}),
+        ("order_status", number, {"order_id": number}),
+        ("handoff", "human" in lowered or "person" in lowered, {"reason": said}),
+    ]
+    for name, fits, arguments in rules:
+        if fits and name in offered:
+            return ToolCall(name, arguments)
+    return ToolCall(ANSWER)

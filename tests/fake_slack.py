@@ -472,10 +472,14 @@ def ephemeral_action(action_id: str, value: str, channel: str, response_url: str
 
 
 def block_action(action_id: str, value: str, channel: str, message_ts: str,
-                 thread_ts: str | None, user: str = "U0CUSTOMER") -> dict:
-    """What Slack sends when someone clicks a button under one of the bot's messages."""
+                 thread_ts: str | None, user: str = "U0CUSTOMER", text: str = "answer",
+                 blocks: list[dict] | None = None) -> dict:
+    """What Slack sends when someone clicks a button under one of the bot's messages (its
+    `text` and `blocks` as the bot posted them, when a test passes them)."""
     message = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "ts": message_ts,
-               "text": "answer", "team": TEAM}
+               "text": text, "team": TEAM}
+    if blocks is not None:
+        message["blocks"] = blocks
     container = {"type": "message", "message_ts": message_ts, "channel_id": channel,
                  "is_ephemeral": False}
     if thread_ts:
