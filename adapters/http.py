@@ -6,6 +6,10 @@ POST /v1/messages  {"text": "...", "conversation": "c1", "author": "u1", "stream
   With "stream": true the answer arrives as NDJSON: {"delta": "..."} lines, then the whole
   answer as the last line.
 POST /v1/feedback  {"turn_id": 12, "value": 1 or -1, "author": "u1"}
+POST /v1/confirm   {"conversation": "c1", "action_call": 7, "yes": true, "author": "u1"}
+  The customer's answer to an answer of kind "confirm" (an action that changes something,
+  such as opening a ticket: see bot/acting.py); answered like a message. Only the author who
+  asked for the action may confirm it, in the conversation where it was asked.
 
 Every client has its own token (`Authorization: Bearer <token>`; the variable named by
 `adapters.http.token_env` holds them, comma-separated). Tokens are required unless the API
@@ -140,6 +144,7 @@ class HttpAdapter:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard])
         app.router.add_post("/v1/messages", self.messages)
         app.router.add_post("/v1/feedback", self.feedback)
+        app.router.add_post("/v1/confirm", self.confirm)
         # A client that hangs up cancels its answer: nobody would read it.
         self._runner, self.port = await listen(app, self.config.host, self.config.port,
                                                "adapters.http.port", handler_cancellation=True)
@@ -206,9 +211,40 @@ class HttpAdapter:
         self._admit(client or request.remote or "")
         message = Message(platform="http", workspace=client, channel=conversation, thread="",
                           author=author, text=text, is_direct=True, id=uuid.uuid4().hex[:12])
+        return await self._reply(request, message, self.pipeline.respond, stream, conversation)
+
+    async def confirm(self, request: web.Request) -> web.StreamResponse:
+        """The customer's yes or no to an answer of kind `confirm`: {"conversation": …,
+        "action_call": its id, "yes": true/false, "author": …}; answered like a message."""
+        body = await self._body(request)
+        conversation = _string(body, "conversation", required=True)
+        call_id, yes = body.get("action_call"), body.get("yes")
+        if type(call_id) is not int or not 0 < call_id <= MAX_TURN_ID \
+                or not isinstance(yes, bool):
+            raise Problem(400, '"action_call" must be a confirmation\'s id and "yes" true or '
+                               'false')
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise Problem(400, '"stream" must be true or false')
+        author = _string(body, "author") or "http"
+        asker = await self.pipeline.action_asker(call_id)
+        if asker and asker != author:
+            raise Problem(403, "only the author who asked for this action may confirm it")
+        client = request[CLIENT]
+        self._admit(client or request.remote or "")
+        message = Message(platform="http", workspace=client, channel=conversation, thread="",
+                          author=author, text="", is_direct=True, id=uuid.uuid4().hex[:12])
+        return await self._reply(
+            request, message, lambda m: self.pipeline.confirm(m, call_id, yes), stream,
+            conversation)
+
+    async def _reply(self, request: web.Request, message: Message, start, stream: bool,
+                     conversation: str) -> web.StreamResponse:
+        """The answer `start(message)` produces: one JSON object, or NDJSON deltas then the
+        answer when `stream`."""
         self.pending += 1
         started = time.monotonic()
-        reply = self.pipeline.respond(message)
+        reply = start(message)
         try:
             with self.handlers.track():
                 if not stream:

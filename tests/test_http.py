@@ -287,3 +287,49 @@ async def wait_until(condition, timeout: float = 60.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "the condition never held"
         await asyncio.sleep(0.01)
+
+
+async def test_an_action_is_confirmed_over_the_api_by_its_asker_only(write_config, scripted,
+                                                                     monkeypatch):
+    from helpers import import_shop, shop_actions
+
+    shop = import_shop()
+    monkeypatch.setenv("SHOP_TOKEN", "t")
+    runner, base_url, app = await shop.start(token="t")
+    core = open_core(write_config(**shop_actions(base_url)), engine=scripted, watch=False)
+    adapter = HttpAdapter(core.pipeline, dataclasses.replace(
+        settings_of(core.config, HttpAdapter), enabled=True, port=0), [])
+    await adapter.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{adapter.port}") as session:
+            async with session.post("/v1/messages", json={
+                    "text": "Please cancel my order 48214", "conversation": "c1",
+                    "author": "ana"}) as response:
+                asked = await response.json()
+            assert asked["kind"] == "confirm" and asked["action_call"]
+            assert app[shop.REQUESTS_KEY] == []
+            confirm = {"conversation": "c1", "action_call": asked["action_call"], "yes": True}
+            async with session.post("/v1/confirm", json={**confirm, "author": "bob"}) as response:
+                assert response.status == 403
+            async with session.post("/v1/confirm", json={**confirm, "conversation": "c2",
+                                                         "author": "ana"}) as response:
+                assert (await response.json())["kind"] == "action_expired"
+            assert app[shop.REQUESTS_KEY] == []
+            async with session.post("/v1/confirm", json={**confirm, "author": "ana",
+                                                         "stream": True}) as response:
+                lines = [json.loads(line) for line in (await response.text()).splitlines()]
+            done = lines[-1]
+            assert done["kind"] == "answer" and done["sources"][0]["path"] == \
+                "actions/cancel_order"
+            assert [(m, p) for m, p, _ in app[shop.REQUESTS_KEY]] == [
+                ("POST", "/orders/48214/cancel")]
+            async with session.post("/v1/confirm", json={**confirm, "author": "ana"}) as response:
+                assert (await response.json())["kind"] == "action_expired"
+            async with session.post("/v1/confirm", json={"conversation": "c1",
+                                                         "action_call": "7"}) as response:
+                assert response.status == 400
+        assert len(app[shop.REQUESTS_KEY]) == 1
+    finally:
+        await adapter.stop()
+        core.close()
+        await runner.cleanup()
