@@ -1,11 +1,11 @@
 """Actions: HTTP requests babeldesk may make for a customer (look up an order, open a ticket),
 declared under `actions:` in the config, checked once at start and called safely.
 
-What the model will use (it does not call actions yet):
+What the action step (bot/acting.py) uses:
 - `Actions.describe(language)`: every action, the built-ins `handoff` and `search_knowledge`
   included, in the OpenAI `tools` format;
-- `Actions.check_arguments(...)`: the schema, then the rule that a required value the customer
-  did not give (an order number the model made up) is refused;
+- `Actions.check_arguments(...)`, `missing(...)`, `supported(...)`: the schema, then the rule
+  that a value the customer did not give (an order number the model made up) is never sent;
 - `await Actions.call(...)`: the request, which never raises: an `ActionResult`.
 
 Safety that needs no model lives here: only https, or plain http to a host in `action_hosts`,

@@ -337,8 +337,8 @@ class Config:
     adapters: dict[str, dict] = field(default_factory=dict)
     server: ServerConfig = field(default_factory=ServerConfig)
     #: HTTP requests babeldesk may make for a customer (look up an order, open a ticket): each
-    #: a mapping that bot/actions.py types and checks (`ActionConfig`). The model does not call
-    #: them yet
+    #: a mapping that bot/actions.py types and checks (`ActionConfig`); bot/acting.py has the
+    #: model call them
     actions: list[dict] = field(default_factory=list)
     #: hosts that actions may reach over plain http (localhost, orders.internal); every other
     #: host only over https
