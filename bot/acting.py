@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -60,20 +61,26 @@ class Router:
         self._headings: np.ndarray | None = None
         self._examples: dict[str, np.ndarray] = {}
 
-    def candidates(self, text: str) -> list[str] | None:
-        """The actions nearest `text`, nearest first (those within ROUTE_MARGIN of the
-        nearest article heading or closer); None when there are no embeddings to tell."""
+    def nearness(self, text: str) -> dict[str, float] | None:
+        """How much nearer `text` is to each action than to the nearest article heading
+        (negative: nearer the heading), nearest action first; None when there are no
+        embeddings to tell."""
         embedder = self.pipeline.knowledge.embedder
         if embedder is None:
             return None
         self._prepare(embedder)
         query = embedder.embed_queries([text])[0]
-        scores = {name: float(np.max(vectors @ query))
-                  for name, vectors in self._examples.items()}
         heading = float(np.max(self._headings @ query)) if self._headings is not None \
             and len(self._headings) else -1.0
-        near = sorted((s, n) for n, s in scores.items() if s >= heading - ROUTE_MARGIN)
-        return [name for _, name in reversed(near)]
+        scores = {name: float(np.max(vectors @ query)) - heading
+                  for name, vectors in self._examples.items()}
+        return dict(sorted(scores.items(), key=lambda item: -item[1]))
+
+    @staticmethod
+    def candidates(nearness: dict[str, float]) -> list[str]:
+        """The actions worth asking the model about: within ROUTE_MARGIN of the nearest
+        heading, or nearer."""
+        return [name for name, gap in nearness.items() if gap >= -ROUTE_MARGIN]
 
     def _prepare(self, embedder) -> None:
         knowledge = self.pipeline.knowledge
@@ -93,6 +100,25 @@ class Router:
             self._generation = generation
 
 
+@dataclass
+class Decision:
+    """What the action step does with a message, and why."""
+
+    #: answer (from the articles), handoff (offer a person), ask (for a value the customer
+    #: has not given), confirm (put the call to the customer first) or call
+    step: str
+    #: the call as the model wrote it; None when it was not asked or chose to answer
+    call: ToolCall | None = None
+    #: what would be sent: the model's arguments without the values nobody gave
+    arguments: dict = field(default_factory=dict)
+    #: required parameters whose value the customer has not given
+    missing: list[str] = field(default_factory=list)
+    #: why the arguments cannot be sent, for the record
+    problem: str = ""
+    #: what deciding took: the nearness, and the model's turn
+    seconds: float = 0.0
+
+
 class Acting:
     """The action step of `Pipeline`: one per pipeline, when the config declares actions."""
 
@@ -107,12 +133,10 @@ class Acting:
 
     # -- choosing --
 
-    async def choose(self, message: Message, text: str) -> ToolCall | None:
-        """The action the message asks for, as the model wrote it (unchecked), or None to
-        answer from the articles."""
+    async def choose(self, message: Message, text: str, names: list[str]) -> ToolCall | None:
+        """The action among `names` that the message asks for, as the model wrote it
+        (unchecked), or None to answer from the articles."""
         pipeline = self.pipeline
-        candidates = await asyncio.to_thread(self.router.candidates, text)
-        names = self.actions.names if candidates is None else candidates
         if not names:
             return None
         tools = [t for t in self.actions.describe() if t["function"]["name"] in names]
@@ -140,38 +164,63 @@ class Acting:
 
     # -- acting --
 
+    async def decide(self, message: Message, text: str) -> Decision:
+        """What to do with the message: answer from the articles, offer a person, ask for a
+        missing value, or call an action (after the customer's yes, if it changes
+        something)."""
+        started = time.monotonic()
+        nearness = await asyncio.to_thread(self.router.nearness, text)
+        names = self.actions.names if nearness is None else Router.candidates(nearness)
+        try:
+            call = await self.choose(message, text, names)
+        except ModelError as exc:  # the articles can still answer
+            log.error("%s: choosing an action failed: %s", message.key.id, exc)
+            call = None
+        decision = Decision("answer", call, seconds=time.monotonic() - started)
+        if call is None or call.name == "search_knowledge":
+            return decision
+        if call.name == "handoff":
+            decision.step = "handoff"
+            return decision
+        said = await asyncio.to_thread(self.conversation_text, message, text)
+        platform = self.platform_values(message)
+        arguments = self.actions.supported(call.name, call.arguments, said, platform)
+        decision.arguments = arguments
+        decision.missing = self.actions.missing(call.name, arguments, said, platform)
+        decision.problem = self.actions.check_arguments(call.name, arguments, said,
+                                                        platform) or ""
+        if decision.missing or decision.problem:
+            # Asking for a value is worth it only for a message about the action; one nearer
+            # the articles than the action is better answered from them (a small model calls
+            # an action for many questions, with no value to give it).
+            near = nearness is None or nearness.get(call.name, 0.0) >= 0.0
+            decision.step = "ask" if near else "answer"
+            return decision
+        decision.step = "confirm" if self.actions.get(call.name).confirm else "call"
+        return decision
+
     async def act(self, message: Message, text: str, language: str, notice: str,
                   emit: Callable[[str], None], arrived: float
                   ) -> tuple[Answer, tuple[str, str] | None] | None:
         """The answer when the message asks for an action, with the question and answer as
         later prompts repeat them; None to answer from the articles."""
-        try:
-            call = await self.choose(message, text)
-        except ModelError as exc:  # the articles can still answer
-            log.error("%s: choosing an action failed: %s", message.key.id, exc)
+        decision = await self.decide(message, text)
+        call, arguments, history = decision.call, decision.arguments, self.pipeline.history
+        if decision.step == "answer":
             return None
-        if call is None or call.name == "search_knowledge":
-            return None
-        if call.name == "handoff":
+        if decision.step == "handoff":
             # An offer, with its button: the customer says yes with one press, and a model
             # that misread the message does not silence the bot.
             return Answer(self.texts.get("handoff", language), language,
                           kind="handoff_offered", notice=notice), None
-        history = self.pipeline.history
-        said = await asyncio.to_thread(self.conversation_text, message, text)
-        platform = self.platform_values(message)
-        arguments = self.actions.supported(call.name, call.arguments, said, platform)
-        missing = self.actions.missing(call.name, arguments, said, platform)
-        problem = self.actions.check_arguments(call.name, arguments, said, platform)
-        if missing or problem:
+        if decision.step == "ask":
             await asyncio.to_thread(
                 history.record_action, message.key, call.name, arguments,
-                ActionResult("refused", error=problem or f"missing: {', '.join(missing)}"),
-                message.author)
-            return Answer(self._ask(call.name, missing, language), language,
+                ActionResult("refused", error=decision.problem or
+                             f"missing: {', '.join(decision.missing)}"), message.author)
+            return Answer(self._ask(call.name, decision.missing, language), language,
                           kind="action_ask", notice=notice), None
-        spec = self.actions.get(call.name)
-        if spec.confirm:
+        if decision.step == "confirm":
             call_id = await asyncio.to_thread(
                 history.record_action, message.key, call.name, arguments,
                 ActionResult("pending"), message.author)
