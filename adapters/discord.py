@@ -516,7 +516,7 @@ class DiscordAdapter:
         call_id = int(button.value)
         if not await self.replies.may_confirm(call_id, where.author):
             await interaction.response.send_message(
-                await self.replies.text("only_asker", where), ephemeral=True)
+                await self.replies.text("only_asker_action", where), ephemeral=True)
             return
         private = bool(interaction.message and interaction.message.flags.ephemeral)
         if private:  # a private /ask: the asker's own conversation (see `_ask`)

@@ -777,7 +777,7 @@ class SlackAdapter:
         where = self._key_message(body)
         call_id, yes = int(action["value"]), action["action_id"] == "babeldesk_confirm"
         if not await self.replies.may_confirm(call_id, where.author):
-            await self._tell(body, await self.replies.text("only_asker", where))
+            await self._tell(body, await self.replies.text("only_asker_action", where))
             return
         if body.get("container", {}).get("is_ephemeral"):
             # A slash command's private answer: the asker's own conversation (see

@@ -34,7 +34,7 @@ TEXT_KEYS = ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "
              "help", "share_button", "status_searching", "status_writing",
              "action_ask", "action_confirm", "confirm_button", "decline_button",
              "action_declined", "action_failed", "action_result", "action_expired",
-             "action_done")
+             "action_done", "only_asker_action")
 
 #: texts that a language added in the config may leave out: the default language's is said
 #: instead (a config written before they existed stays valid)
@@ -43,7 +43,7 @@ FALLBACK_KEYS = ("languages_spoken", "release_words", "handoff_done_direct", "on
                  "greeting", "suggested_prompts", "help", "share_button", "status_searching", "status_writing",
                  "action_ask", "action_confirm", "confirm_button", "decline_button",
                  "action_declined", "action_failed", "action_result", "action_expired",
-                 "action_done")
+                 "action_done", "only_asker_action")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -90,6 +90,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Here is what our system says:',
         "action_expired": 'This request is no longer waiting for a confirmation.',
         "action_done": 'Done.',
+        "only_asker_action": 'Only the person who asked for this can confirm it.',
     },
     "es": {
         "no_answer": "No he encontrado esto en nuestros artículos de ayuda y prefiero no adivinar.",
@@ -135,6 +136,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Esto es lo que dice nuestro sistema:',
         "action_expired": 'Esta solicitud ya no está pendiente de confirmación.',
         "action_done": 'Hecho.',
+        "only_asker_action": 'Solo quien lo ha pedido puede confirmarlo.',
     },
     "fr": {
         "no_answer": "Je n'ai pas trouvé cela dans nos articles d'aide et je préfère ne pas deviner.",
@@ -180,6 +182,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": "Voici ce qu'indique notre système :",
         "action_expired": "Cette demande n'attend plus de confirmation.",
         "action_done": "C'est fait.",
+        "only_asker_action": "Seule la personne qui l'a demandé peut le confirmer.",
     },
     "de": {
         "no_answer": "Dazu habe ich in unseren Hilfeartikeln nichts gefunden, und raten möchte ich nicht.",
@@ -225,6 +228,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Das sagt unser System:',
         "action_expired": 'Diese Anfrage wartet nicht mehr auf eine Bestätigung.',
         "action_done": 'Erledigt.',
+        "only_asker_action": 'Nur wer darum gebeten hat, kann das bestätigen.',
     },
     "it": {
         "no_answer": "Non ho trovato questa informazione nei nostri articoli di assistenza e preferisco non tirare a indovinare.",
@@ -270,6 +274,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Ecco cosa dice il nostro sistema:',
         "action_expired": 'Questa richiesta non è più in attesa di conferma.',
         "action_done": 'Fatto.',
+        "only_asker_action": "Solo chi l'ha chiesto può confermarlo.",
     },
     "pt": {
         "no_answer": "Não encontrei isto nos nossos artigos de ajuda e prefiro não adivinhar.",
@@ -315,6 +320,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Eis o que diz o nosso sistema:',
         "action_expired": 'Este pedido já não está à espera de confirmação.',
         "action_done": 'Feito.',
+        "only_asker_action": 'Só quem fez este pedido o pode confirmar.',
     },
     "nl": {
         "no_answer": "Ik heb dit niet gevonden in onze helpartikelen en ik gok liever niet.",
@@ -360,6 +366,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Dit zegt ons systeem:',
         "action_expired": 'Dit verzoek wacht niet meer op een bevestiging.',
         "action_done": 'Klaar.',
+        "only_asker_action": 'Alleen degene die hierom heeft gevraagd, kan dit bevestigen.',
     },
     "pl": {
         "no_answer": "Nie znalazłem tego w naszych artykułach pomocy i wolę nie zgadywać.",
@@ -405,6 +412,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Oto, co mówi nasz system:',
         "action_expired": 'Ta prośba nie czeka już na potwierdzenie.',
         "action_done": 'Gotowe.',
+        "only_asker_action": 'Tylko osoba, która o to poprosiła, może to potwierdzić.',
     },
     "ru": {
         "no_answer": "Я не нашёл этого в наших справочных статьях и не хочу гадать.",
@@ -450,6 +458,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Вот что сообщает наша система:',
         "action_expired": 'Этот запрос больше не ожидает подтверждения.',
         "action_done": 'Готово.',
+        "only_asker_action": 'Подтвердить это может только тот, кто об этом попросил.',
     },
     "uk": {
         "no_answer": "Я не знайшов цього в наших довідкових статтях і не хочу вгадувати.",
@@ -495,6 +504,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Ось що повідомляє наша система:',
         "action_expired": 'Цей запит більше не чекає на підтвердження.',
         "action_done": 'Готово.',
+        "only_asker_action": 'Підтвердити це може лише той, хто про це попросив.',
     },
     "tr": {
         "no_answer": "Bunu yardım makalelerimizde bulamadım ve tahmin yürütmek istemiyorum.",
@@ -540,6 +550,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Sistemimiz şöyle diyor:',
         "action_expired": 'Bu istek artık onay beklemiyor.',
         "action_done": 'Tamamlandı.',
+        "only_asker_action": 'Bunu yalnızca bu isteği yapan kişi onaylayabilir.',
     },
     "ar": {
         "no_answer": "لم أجد هذا في مقالات المساعدة لدينا، وأفضّل ألا أخمّن.",
@@ -585,6 +596,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'هذا ما يقوله نظامنا:',
         "action_expired": 'لم يعد هذا الطلب بانتظار التأكيد.',
         "action_done": 'تم.',
+        "only_asker_action": 'يمكن فقط لصاحب هذا الطلب تأكيده.',
     },
     "hi": {
         "no_answer": "मुझे यह हमारे सहायता लेखों में नहीं मिला, और मैं अनुमान नहीं लगाना चाहता।",
@@ -630,6 +642,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'हमारा सिस्टम यह बताता है:',
         "action_expired": 'यह अनुरोध अब पुष्टि की प्रतीक्षा में नहीं है।',
         "action_done": 'हो गया।',
+        "only_asker_action": 'केवल यह अनुरोध करने वाला ही इसकी पुष्टि कर सकता है।',
     },
     "ja": {
         "no_answer": "ヘルプ記事の中にこの件に関する情報が見つかりませんでした。推測でお答えすることは控えます。",
@@ -675,6 +688,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'システムからの情報は次のとおりです：',
         "action_expired": 'このリクエストはすでに確認待ちではありません。',
         "action_done": '完了しました。',
+        "only_asker_action": 'この操作を確定できるのは、依頼をした方のみです。',
     },
     "ko": {
         "no_answer": "도움말 문서에서 이 내용을 찾지 못했습니다. 추측으로 답변드리지는 않겠습니다.",
@@ -720,6 +734,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": '시스템에서 확인한 내용은 다음과 같습니다:',
         "action_expired": '이 요청은 더 이상 확인을 기다리고 있지 않습니다.',
         "action_done": '완료되었습니다.',
+        "only_asker_action": '이 요청을 한 분만 확인할 수 있습니다.',
     },
     "zh": {
         "no_answer": "我在帮助文章中没有找到相关内容，不想随意猜测。",
@@ -765,6 +780,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": '我们的系统显示如下：',
         "action_expired": '此请求已不再等待确认。',
         "action_done": '已完成。',
+        "only_asker_action": '只有提出此请求的人才能确认。',
     },
     "vi": {
         "no_answer": "Tôi không tìm thấy thông tin này trong các bài viết trợ giúp và tôi không muốn đoán.",
@@ -810,6 +826,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Hệ thống của chúng tôi cho biết:',
         "action_expired": 'Yêu cầu này không còn chờ xác nhận nữa.',
         "action_done": 'Đã xong.',
+        "only_asker_action": 'Chỉ người đưa ra yêu cầu này mới có thể xác nhận.',
     },
     "id": {
         "no_answer": "Saya tidak menemukan hal ini di artikel bantuan kami, dan saya tidak ingin menebak.",
@@ -855,6 +872,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Inilah yang disampaikan sistem kami:',
         "action_expired": 'Permintaan ini sudah tidak menunggu konfirmasi.',
         "action_done": 'Selesai.',
+        "only_asker_action": 'Hanya orang yang mengajukan permintaan ini yang dapat mengonfirmasinya.',
     },
     "sv": {
         "no_answer": "Jag hittade inte detta i våra hjälpartiklar och vill hellre inte gissa.",
@@ -900,6 +918,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Så här säger vårt system:',
         "action_expired": 'Den här förfrågan väntar inte längre på en bekräftelse.',
         "action_done": 'Klart.',
+        "only_asker_action": 'Bara den som bad om det här kan bekräfta det.',
     },
     "he": {
         "no_answer": "לא מצאתי את זה במאמרי העזרה שלנו, ואני מעדיף לא לנחש.",
@@ -945,6 +964,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'זה מה שהמערכת שלנו אומרת:',
         "action_expired": 'הבקשה הזו כבר לא ממתינה לאישור.',
         "action_done": 'בוצע.',
+        "only_asker_action": 'רק מי שביקש את הפעולה הזו יכול לאשר אותה.',
     },
     "el": {
         "no_answer": "Δεν βρήκα αυτή την πληροφορία στα άρθρα βοήθειάς μας και προτιμώ να μην κάνω εικασίες.",
@@ -990,6 +1010,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Αυτό αναφέρει το σύστημά μας:',
         "action_expired": 'Αυτό το αίτημα δεν περιμένει πλέον επιβεβαίωση.',
         "action_done": 'Έγινε.',
+        "only_asker_action": 'Μόνο όποιος το ζήτησε μπορεί να το επιβεβαιώσει.',
     },
     "ro": {
         "no_answer": "Nu am găsit acest lucru în articolele noastre de ajutor și prefer să nu fac presupuneri.",
@@ -1035,6 +1056,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'Iată ce spune sistemul nostru:',
         "action_expired": 'Această solicitare nu mai așteaptă o confirmare.',
         "action_done": 'Gata.',
+        "only_asker_action": 'Doar persoana care a cerut acest lucru îl poate confirma.',
     },
     "th": {
         "no_answer": "ไม่พบเรื่องนี้ในบทความช่วยเหลือของเรา จึงขอไม่ตอบโดยการคาดเดา",
@@ -1080,6 +1102,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_result": 'ระบบของเราแจ้งว่า:',
         "action_expired": 'คำขอนี้ไม่ได้รอการยืนยันอีกต่อไปแล้ว',
         "action_done": 'เรียบร้อยแล้ว',
+        "only_asker_action": 'เฉพาะผู้ที่ส่งคำขอนี้เท่านั้นที่สามารถยืนยันได้',
     },
 }
 

@@ -211,7 +211,7 @@ async def test_slack_a_ticket_waits_for_the_askers_yes_and_is_opened_once(
     await settle(fake, slack_adapter, [other])
     told = fake.calls_to("chat.postEphemeral")[0].params
     assert (told["user"], told["text"], told["thread_ts"]) == \
-        (BYSTANDER, EN["only_asker"], thread)
+        (BYSTANDER, EN["only_asker_action"], thread)
     assert shop.requests == [] and len(fake.calls_to("chat.update")) == updates
 
     # The asker presses it: the buttons go, the ticket is opened, the answer cites it.
@@ -368,7 +368,7 @@ async def test_discord_a_ticket_waits_for_the_askers_yes_and_is_opened_once(
     await fake.wait_for(lambda: interaction_callbacks(fake), timeout=WAIT)
     await discord_settle(fake, discord_adapter)
     told = interaction_callbacks(fake)[-1].json
-    assert told["data"]["flags"] == 64 and told["data"]["content"] == EN["only_asker"]
+    assert told["data"]["flags"] == 64 and told["data"]["content"] == EN["only_asker_action"]
     assert shop.requests == [] and fake.messages[int(asking.response["id"])]["components"]
 
     await fake.dispatch("INTERACTION_CREATE", interaction_create(confirm, message))
