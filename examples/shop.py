@@ -1,5 +1,5 @@
 """The example shop that babeldesk's actions talk to: a few Kettlebird orders and a ticket
-desk over HTTP, in memory, for the actions in examples/shop-actions.yaml: the README's actions
+desk over HTTP, in memory, for the actions in examples/shop-config.yaml: the README's actions
 example, the benchmark and end-to-end tests call it.
 
     SHOP_TOKEN=demo-token python examples/shop.py [--host 127.0.0.1] [--port 8765]

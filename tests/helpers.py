@@ -27,25 +27,35 @@ def wait_until(condition, timeout: float = 120.0, step: float = 0.05) -> bool:
     return bool(condition())
 
 
+#: where examples/shop-config.yaml expects the example shop
+SHOP_BASE = "http://127.0.0.1:8765"
+
+
 def import_shop():
     """examples/shop.py, imported from its file as the README runs it (examples/ is not a
-    package)."""
+    package); imported once."""
     import importlib.util
+    import sys
 
-    spec = importlib.util.spec_from_file_location("babeldesk_example_shop",
-                                                  ROOT / "examples" / "shop.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    name = "babeldesk_example_shop"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / "shop.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
-def shop_actions(base_url: str) -> dict:
-    """The example's `actions:` and `action_hosts:`, pointed at a shop started on
-    `base_url` (a test's port instead of 8765)."""
+def shop_actions(base_url: str | None = None) -> dict:
+    """`actions:` and `action_hosts:` of examples/shop-config.yaml, pointed at a shop started
+    on `base_url` (a test's port instead of 8765)."""
     import yaml
 
-    fragment = yaml.safe_load((ROOT / "examples" / "shop-actions.yaml").read_text())
+    data = yaml.safe_load((ROOT / "examples" / "shop-config.yaml").read_text("utf-8"))
+    fragment = {key: data[key] for key in ("actions", "action_hosts")}
     for action in fragment["actions"]:
-        action["request"]["url"] = action["request"]["url"].replace(
-            "http://127.0.0.1:8765", base_url.rstrip("/"))
+        url = action["request"]["url"]
+        assert url.startswith(SHOP_BASE + "/"), url
+        if base_url is not None:
+            action["request"]["url"] = base_url.rstrip("/") + url[len(SHOP_BASE):]
     return fragment

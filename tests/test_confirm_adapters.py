@@ -1,7 +1,7 @@
 """Actions that wait for the customer's yes, on every platform: real slack-bolt and discord.py
 against the fake Slack and the fake Discord, and the terminal driven through its streams, with
 the example shop (examples/shop.py) started on 127.0.0.1 and its actions
-(examples/shop-actions.yaml) in the config.
+(examples/shop-config.yaml) in the config.
 
 The stand-in engine of engines.py answers and chooses the action (its `choose` goes by the
 message's words), so that these test the adapters and not the model. Each test waits for what
@@ -10,12 +10,10 @@ the fake platform or the shop received, never for time to pass."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import json
 
 import pytest
-import yaml
 from fake_discord import SUPPORT as DISCORD_SUPPORT
 from fake_discord import (APP_ID, BOT_ID, GENERAL, OTHER_BOT, SUPPORT_ROLE, app_command,
                           interaction_create, mention, message_create)
@@ -30,13 +28,11 @@ from adapters.terminal import TerminalAdapter, yes_no_words
 from bot.core import open_core
 from bot.message import Answer
 from bot.texts import TEXTS
-from helpers import ROOT
+from helpers import import_shop, shop_actions
 
 #: deadlines, not expectations: a loaded machine is slow, and an idle one passes at once
 WAIT = 120
 SHOP_TOKEN = "t0ken-for-the-confirmation-tests"
-#: the shop's address in examples/shop-actions.yaml, moved to the started shop's
-FRAGMENT_BASE = "http://127.0.0.1:8765"
 BYSTANDER = "U0BYSTANDER"
 EN = TEXTS["en"]
 
@@ -45,16 +41,7 @@ BROKEN = "my kettle arrived broken, please open a ticket, order 51007"
 FAILED = f"{EN['action_failed']} {EN['handoff']}"
 
 
-def _import_shop():
-    # examples/ is not a package: the file is imported as its README tells users to run it
-    spec = importlib.util.spec_from_file_location("babeldesk_example_shop_confirm",
-                                                  ROOT / "examples" / "shop.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-shop_module = _import_shop()
+shop_module = import_shop()
 
 
 class Shop:
@@ -82,16 +69,6 @@ async def shop(monkeypatch):
     started = Shop(runner, base, app)
     yield started
     await started.stop()
-
-
-def shop_actions(base: str) -> dict:
-    """The config keys of examples/shop-actions.yaml, its URLs moved to `base`."""
-    data = yaml.safe_load((ROOT / "examples" / "shop-actions.yaml").read_text("utf-8"))
-    for action in data["actions"]:
-        url = action["request"]["url"]
-        assert url.startswith(FRAGMENT_BASE + "/"), url
-        action["request"]["url"] = base + url[len(FRAGMENT_BASE):]
-    return data
 
 
 def open_shop_core(write_config, engine, shop, adapters=None):

@@ -1,12 +1,11 @@
 """The example shop (examples/shop.py) that the actions example, the benchmark and end-to-end
-tests call: its endpoints, its token, its errors, and examples/shop-actions.yaml loaded by
+tests call: its endpoints, its token, its errors, and examples/shop-config.yaml loaded by
 babeldesk and called against it."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-import importlib.util
 import os
 import re
 import signal
@@ -19,7 +18,7 @@ import yaml
 from bot.actions import MAX_RESPONSE_BYTES, load_actions
 from bot.config import load_config
 from bot.errors import ConfigError
-from helpers import ROOT
+from helpers import ROOT, import_shop, shop_actions
 
 EXAMPLES = ROOT / "examples"
 TOKEN = "t0ken-for-the-shop-tests"
@@ -27,16 +26,7 @@ TOKEN = "t0ken-for-the-shop-tests"
 DEADLINE = 60
 
 
-def _import_shop():
-    # examples/ is not a package: the file is imported as the README tells users to run it
-    spec = importlib.util.spec_from_file_location("babeldesk_example_shop",
-                                                  EXAMPLES / "shop.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-shop = _import_shop()
+shop = import_shop()
 
 STATUSES = {"processing", "shipped", "delivered", "cancelled"}
 SEEDED = {"48213": "shipped", "48214": "processing", "48215": "delivered",
@@ -290,25 +280,21 @@ async def test_the_command_logs_its_address_and_serves_with_shop_token(session, 
     assert b"Traceback" not in rest, rest.decode()
 
 
-# -- examples/shop-actions.yaml, as babeldesk loads and calls it --
-
-def fragment() -> dict:
-    return yaml.safe_load((EXAMPLES / "shop-actions.yaml").read_text(encoding="utf-8"))
-
+# -- examples/shop-config.yaml, as babeldesk loads and calls it --
 
 def shop_config(tmp_path, base: str | None = None):
-    """babeldesk's config with the fragment merged in; its URLs moved to `base`."""
-    data = fragment()
-    for action in data["actions"]:
-        url = action["request"]["url"]
-        # the fragment points at the shop's default address
-        assert url.startswith("http://127.0.0.1:8765/"), url
-        if base is not None:
-            action["request"]["url"] = base + url[len("http://127.0.0.1:8765"):]
+    """A babeldesk config with the example's actions; their URLs moved to `base`."""
     (tmp_path / "knowledge").mkdir(exist_ok=True)
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    path.write_text(yaml.safe_dump(shop_actions(base), allow_unicode=True), encoding="utf-8")
     return load_config(path)
+
+
+def test_the_example_config_runs_babeldesk_on_the_sample_knowledge(monkeypatch):
+    monkeypatch.setenv("SHOP_TOKEN", TOKEN)
+    config = load_config(EXAMPLES / "shop-config.yaml")
+    assert config.knowledge.path == ROOT / "knowledge"
+    assert len(load_actions(config)) == 3
 
 
 def test_the_fragment_loads_with_babeldesks_loader(tmp_path, monkeypatch):
