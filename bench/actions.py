@@ -1,13 +1,21 @@
 """Does babeldesk call the action a customer asks for, with the values they gave, and nothing
 else?
 
-    .venv/bin/python bench/actions.py [--json out.json] [--limit N] [--threads N]
+    .venv/bin/python bench/actions.py [--set shop|fdroid] [--json out.json] [--limit N]
+                                      [--threads N]
 
-The requests of bench/actions/requests.yaml (165 in 12 languages; see its README) go through
-the pipeline's own action step (bot/acting.py) with the example shop's actions
-(examples/shop-actions.yaml) and the configured model, the embedded one by default, against
-the sample knowledge. Nothing is sent: the bench stops where the request would go out (or the
-customer would be asked to confirm), so it needs no service.
+Two sets of requests (see bench/actions/README.md); keep a change to how actions are chosen
+only when it helps on both:
+
+- shop (the default): bench/actions/requests.yaml, 165 requests in 12 languages, with the
+  example shop's actions (examples/shop-actions.yaml) and the sample knowledge (knowledge/);
+- fdroid: bench/actions/fdroid-requests.yaml, 121 requests in 10 languages, with a fictional
+  F-Droid support service's actions (bench/actions/fdroid-actions.yaml) and F-Droid's real FAQ
+  from the shared evaluation data (DATA/fdroid-faq/knowledge), the product named F-Droid.
+
+The requests go through the pipeline's own action step (bot/acting.py) with the set's actions
+and the configured model, the embedded one by default. Nothing is sent: the bench stops where
+the request would go out (or the customer would be asked to confirm), so it needs no service.
 
 What the bot does with a request: `answer` (from the articles: the model chose so, or
 search_knowledge), `handoff` (the offer of a person), `ask` (the action's required value was
@@ -17,12 +25,14 @@ sent.
 - right action: the choice (ask counts as its action) is `expect` or in `accept`; `none`
   is right when nothing is called;
 - arguments right: of the requests whose expected action was chosen, those where the values
-  sent are the expected ones (NFKC, spaces, dashes and # ignored), or where nothing was given
-  and the bot asked;
+  sent are the expected ones (NFKC, spaces, dashes and # ignored) and no other value that
+  must come from the customer was sent, or where a required one was not given and the bot
+  asked;
 - calls not wanted: an action called (sent or put to the customer) when `expect` is answer
   or none;
-- side-effecting calls not wanted: open_ticket or cancel_order put to the customer when the
-  request lists it in `unwanted` (none is ever sent without the customer's yes);
+- side-effecting calls not wanted: an action with `confirm: true` in the set's config
+  (open_ticket, cancel_order; report_build_problem, request_app_removal) put to the customer
+  when the request lists it in `unwanted` (none is ever sent without the customer's yes);
 - made up: a value that would be sent and that the customer never wrote (0 by construction:
   `Actions.check_arguments`); `model made up` counts the model's inventions before that check.
 """
@@ -42,16 +52,26 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
-from common import ROOT, summary, table
+from common import DATA, ROOT, summary, table
 
+from bot.actions import Actions
 from bot.cli import _open
 from bot.config import load_config
 from bot.history import ConversationKey, Turn
 from bot.message import Message
 
-REQUESTS = ROOT / "bench" / "actions" / "requests.yaml"
-SHOP_ACTIONS = ROOT / "examples" / "shop-actions.yaml"
-SIDE_EFFECTS = {"open_ticket", "cancel_order"}
+#: each set: its requests, its actions (a config fragment with actions: and action_hosts:),
+#: its articles, and the product the model is told it supports (None: the config's default)
+SETS = {
+    "shop": {"requests": ROOT / "bench" / "actions" / "requests.yaml",
+             "actions": ROOT / "examples" / "shop-actions.yaml",
+             "knowledge": ROOT / "knowledge", "product": None},
+    "fdroid": {"requests": ROOT / "bench" / "actions" / "fdroid-requests.yaml",
+               "actions": ROOT / "bench" / "actions" / "fdroid-actions.yaml",
+               "knowledge": DATA / "fdroid-faq" / "knowledge", "product": "F-Droid"},
+}
+REQUESTS = SETS["shop"]["requests"]
+SHOP_ACTIONS = SETS["shop"]["actions"]
 
 
 def _plain(value) -> str:
@@ -98,7 +118,12 @@ async def decide(core, request: dict, index: int) -> dict:
     return out
 
 
-def score(request: dict, result: dict) -> dict:
+def side_effects(actions: Actions) -> set[str]:
+    """The actions that change something: those the customer confirms first."""
+    return {name for name in actions.names if actions.get(name).confirm}
+
+
+def score(request: dict, result: dict, actions: Actions) -> dict:
     expect = request["expect"]
     accept = {expect, *(request.get("accept") or [])}
     chosen = result.get("action", result["did"])
@@ -106,39 +131,50 @@ def score(request: dict, result: dict) -> dict:
         accept |= {"answer"}
     right = chosen in accept
     arguments_right = None
-    if chosen == expect and expect in ("order_status", "open_ticket", "cancel_order"):
+    spec = actions.get(expect)
+    if chosen == expect and spec is not None and not spec.built_in:
         wanted = request.get("arguments") or {}
+        # the values that must come from the customer (a free-text summary is the model's)
+        checked = [k for k in spec.parameters.get("properties", {}) if k not in spec.free_text]
         if result["did"] == "ask":
-            arguments_right = not wanted.get("order_id") if expect != "open_ticket" else False
+            # right when a required value was not given: asking for it is the answer
+            arguments_right = any(k not in wanted for k in spec.parameters.get("required", [])
+                                  if k in checked)
         else:
             sent = result["sent"]
             arguments_right = all(_plain(sent.get(k, "")) == _plain(v)
                                   for k, v in wanted.items()) and \
-                all(k in wanted for k in sent if k == "order_id")
+                all(k in wanted for k in sent if k in checked)
     called = result["did"] not in ("answer", "handoff", "ask")
     return {"right": right, "arguments_right": arguments_right,
             "unwanted_call": called and expect in ("answer", "none"),
-            "unwanted_side_effect": called and result["did"] in SIDE_EFFECTS
+            "unwanted_side_effect": called and result["did"] in side_effects(actions)
             and result["did"] in (request.get("unwanted") or []),
             "made_up": result.get("made_up", 0),
             "made_up_by_model": result.get("made_up_by_model", 0)}
 
 
-def run(requests: list[dict], threads: int, actions: Path = SHOP_ACTIONS) -> list[dict]:
+def run(requests: list[dict], threads: int, actions: Path = SHOP_ACTIONS,
+        knowledge: Path = ROOT / "knowledge", product: str | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as work:
-        shop = yaml.safe_load(actions.read_text())
+        text = actions.read_text(encoding="utf-8")
+        fragment = yaml.safe_load(text)
+        settings = {"data_dir": str(Path(work) / "data"), "knowledge": {"path": str(knowledge)},
+                    "model": {"threads": threads}, **fragment}
+        if product:
+            settings["prompt"] = {"product": product}
         config_path = Path(work) / "config.yaml"
-        config_path.write_text(yaml.safe_dump({
-            "data_dir": str(Path(work) / "data"), "knowledge": {"path": str(ROOT / "knowledge")},
-            "model": {"threads": threads}, **shop}))
-        os.environ.setdefault("SHOP_TOKEN", "demo-token")
+        config_path.write_text(yaml.safe_dump(settings))
+        # nothing is sent, but the config names the services' tokens and must load
+        for variable in re.findall(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}", text):
+            os.environ.setdefault(variable, "demo-token")
         config = load_config(config_path)
         core = _open(config, watch=False)
         try:
             results = []
             for i, request in enumerate(requests):
                 result = asyncio.run(decide(core, request, i))
-                result.update(score(request, result))
+                result.update(score(request, result, core.pipeline.acting.actions))
                 results.append(result)
                 print(f"{request['id']:8} {request['expect']:13} -> "
                       f"{result.get('action', result['did']):13} {result['did']:13} "
@@ -177,16 +213,22 @@ def report(requests: list[dict], results: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--set", choices=sorted(SETS), default="shop",
+                        help="the requests, actions and articles: the kettle shop's (default) "
+                             "or F-Droid's")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--limit", type=int, default=0, help="the first N requests only")
     parser.add_argument("--threads", type=int, default=0, help="model threads (0: all cores)")
-    parser.add_argument("--actions", type=Path, default=SHOP_ACTIONS,
-                        help="a config fragment with actions: and action_hosts:")
+    parser.add_argument("--actions", type=Path, default=None,
+                        help="a config fragment with actions: and action_hosts: (default: the "
+                             "set's)")
     args = parser.parse_args()
-    requests = yaml.safe_load(REQUESTS.read_text())
+    chosen = SETS[args.set]
+    requests = yaml.safe_load(chosen["requests"].read_text(encoding="utf-8"))
     if args.limit:
         requests = requests[:args.limit]
-    results = run(requests, args.threads, args.actions)
+    results = run(requests, args.threads, args.actions or chosen["actions"],
+                  chosen["knowledge"], chosen["product"])
     print(report(requests, results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, ensure_ascii=False))
