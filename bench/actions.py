@@ -8,7 +8,7 @@ Two sets of requests (see bench/actions/README.md); keep a change to how actions
 only when it helps on both:
 
 - shop (the default): bench/actions/requests.yaml, 165 requests in 12 languages, with the
-  example shop's actions (examples/shop-actions.yaml) and the sample knowledge (knowledge/);
+  example shop's actions (examples/shop-config.yaml) and the sample knowledge (knowledge/);
 - fdroid: bench/actions/fdroid-requests.yaml, 121 requests in 10 languages, with a fictional
   F-Droid support service's actions (bench/actions/fdroid-actions.yaml) and F-Droid's real FAQ
   from the shared evaluation data (DATA/fdroid-faq/knowledge), the product named F-Droid.
@@ -46,7 +46,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 import unicodedata
 from collections import defaultdict
 from pathlib import Path
@@ -64,7 +63,7 @@ from bot.message import Message
 #: its articles, and the product the model is told it supports (None: the config's default)
 SETS = {
     "shop": {"requests": ROOT / "bench" / "actions" / "requests.yaml",
-             "actions": ROOT / "examples" / "shop-actions.yaml",
+             "actions": ROOT / "examples" / "shop-config.yaml",
              "knowledge": ROOT / "knowledge", "product": None},
     "fdroid": {"requests": ROOT / "bench" / "actions" / "fdroid-requests.yaml",
                "actions": ROOT / "bench" / "actions" / "fdroid-actions.yaml",
@@ -88,33 +87,27 @@ async def decide(core, request: dict, index: int) -> dict:
                                                 request["language"]),
                                       Turn("assistant", bot["text"], "", request["language"]))
     message = Message("bench", "", f"c{index}", "", "customer", request["text"])
-    started = time.monotonic()
-    call = await acting.choose(message, request["text"])
-    seconds = time.monotonic() - started
-    out = {"id": request["id"], "seconds": seconds, "raw": None, "sent": {}}
-    if call is None or call.name == "search_knowledge":
-        out["did"] = "answer"
-        return out
-    out["raw"] = {"name": call.name, "arguments": call.arguments}
-    if call.name == "handoff":
-        out["did"] = "handoff"
+    decision = await acting.decide(message, request["text"])
+    call = decision.call
+    out = {"id": request["id"], "seconds": decision.seconds, "sent": {},
+           "raw": {"name": call.name, "arguments": call.arguments} if call else None}
+    # what the customer gets: answer (the articles), handoff (the offer), ask, or the action
+    out["did"] = {"call": None, "confirm": None}.get(decision.step, decision.step) or \
+        call.name
+    if decision.step in ("ask", "call", "confirm"):
+        out["action"] = call.name
+    if call is None or decision.step == "handoff":
         return out
     said = acting.conversation_text(message, request["text"])
-    platform = acting.platform_values(message)
-    arguments = acting.actions.supported(call.name, call.arguments, said, platform)
-    missing = acting.actions.missing(call.name, arguments, said, platform)
-    problem = acting.actions.check_arguments(call.name, arguments, said, platform)
-    out["made_up_by_model"] = sum(
-        1 for name, value in call.arguments.items()
-        if name not in acting.actions.get(call.name).free_text
-        and _plain(value) not in _plain(said))
-    if missing or problem:
-        out["did"], out["action"] = "ask", call.name
-        return out
-    out["did"], out["action"], out["sent"] = call.name, call.name, arguments
     spec = acting.actions.get(call.name)
-    out["made_up"] = sum(1 for name, value in arguments.items()
-                         if name not in spec.free_text and _plain(value) not in _plain(said))
+    if spec is not None and not spec.built_in:
+        out["made_up_by_model"] = sum(1 for name, value in call.arguments.items()
+                                      if name not in spec.free_text
+                                      and _plain(value) not in _plain(said))
+    if decision.step in ("call", "confirm"):
+        out["sent"] = decision.arguments
+        out["made_up"] = sum(1 for name, value in decision.arguments.items()
+                             if name not in spec.free_text and _plain(value) not in _plain(said))
     return out
 
 
@@ -158,7 +151,9 @@ def run(requests: list[dict], threads: int, actions: Path = SHOP_ACTIONS,
         knowledge: Path = ROOT / "knowledge", product: str | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as work:
         text = actions.read_text(encoding="utf-8")
-        fragment = yaml.safe_load(text)
+        # the set's actions only: its articles and data directory are the bench's
+        fragment = {key: value for key, value in yaml.safe_load(text).items()
+                    if key in ("actions", "action_hosts")}
         settings = {"data_dir": str(Path(work) / "data"), "knowledge": {"path": str(knowledge)},
                     "model": {"threads": threads}, **fragment}
         if product:

@@ -35,6 +35,10 @@ CHOICE_SYSTEM = (
     "customer's last message: call the one function it asks for, or `answer` to answer it "
     "from the help-centre articles. Call another function only when the message asks for "
     "exactly what it does. Take argument values only from what the customer wrote.")
+#: what the model reads above an action's result, in place of the passages' header (the
+#: result is no help-centre article: told it is one, the embedded model wrote the steps to
+#: look an order up instead of its status)
+RESULT_HEADER = "What our system says ({title}, {values}): facts to answer from."
 #: earlier turns the model sees when choosing (a follow-up gives the order number asked for)
 CHOICE_TURNS = 4
 #: tokens of a choice: a name and short arguments
@@ -278,8 +282,9 @@ class Acting:
                           notice=notice, origin="action"), None
         passage = Passage(source.path, source.title, source.heading, "en",
                           _as_lines(result.data))
-        answer, seen = await self.pipeline.generate(message, question, language,
-                                                    [Hit(passage, 1.0)], emit, notice, arrived)
+        answer, seen = await self.pipeline.generate(
+            message, question, language, [Hit(passage, 1.0)], emit, notice, arrived,
+            header=RESULT_HEADER.format(title=source.title, values=source.heading))
         if answer.kind == "answer" and answer.origin == "model":
             return Answer(answer.text, language, [source], notice=notice,
                           origin="action"), seen

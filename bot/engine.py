@@ -278,6 +278,17 @@ class LlamaEngine:
         grammar = self._grammars.get(schema)
         if grammar is None:
             grammar = LlamaGrammar.from_json_schema(schema, verbose=False)
+            if not self._parses(grammar):
+                # A grammar llama.cpp cannot parse would crash the sampler: without the
+                # patterns it is plainer, and the arguments are checked against them after.
+                log.warning("the actions' patterns make a grammar llama.cpp cannot read; "
+                            "the model's arguments are checked against them afterwards")
+                grammar = LlamaGrammar.from_json_schema(
+                    json.dumps(call_schema(offered, patterns=False), sort_keys=True),
+                    verbose=False)
+                if not self._parses(grammar):
+                    raise ModelError("the actions' parameters make a grammar llama.cpp "
+                                     "cannot read")
             self._grammars[schema] = grammar
         messages = self.markup.messages(messages)
         form = call_format(self.template) if self._formatters else "plain"
@@ -314,6 +325,18 @@ class LlamaEngine:
         if call is None:
             raise ModelError(f"the model's tool call could not be read: {text[:200]!r}")
         return call
+
+    def _parses(self, grammar) -> bool:
+        """Whether llama.cpp reads the grammar (a sampler made from one it cannot read is
+        NULL, and sampling with it crashes)."""
+        llama_cpp = self._llama_cpp
+        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar._grammar.encode(),
+                                                       grammar._root.encode())
+        if not sampler:
+            return False
+        llama_cpp.llama_sampler_free(sampler)
+        return True
 
     def _generate_with_handler(self, messages, max_tokens, temperature, stop):
         # A chat_format named in the config: llama-cpp-python formats, nothing is cached.

@@ -420,7 +420,7 @@ class Pipeline:
         return []
 
     def build_prompt(self, message: Message, text: str, language: str,
-                     hits: list[Hit]) -> list[dict]:
+                     hits: list[Hit], header: str = PASSAGES_HEADER) -> list[dict]:
         """The system prompt, the conversation so far as the model saw it, then this turn's
         passages under their titles and headings (see `passage_header`), and the question.
 
@@ -444,7 +444,7 @@ class Pipeline:
                 break
             blocks.append(block)
             budget -= cost
-        user = f"{PASSAGES_HEADER}\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+        user = f"{header}\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
         turns = self._window(message.key, min(cfg.prompt.history_tokens, budget))
         return [{"role": "system", "content": system}, *turns,
                 {"role": "user", "content": user}]
@@ -484,8 +484,9 @@ class Pipeline:
         return [{"role": t.role, "content": t.prompt or t.text} for t in turns[start:]]
 
     async def generate(self, message: Message, text: str, language: str, hits: list[Hit],
-                        emit: Callable[[str], None], notice: str, arrived: float
-                        ) -> tuple[Answer, tuple[str, str] | None]:
+                       emit: Callable[[str], None], notice: str, arrived: float,
+                       header: str = PASSAGES_HEADER
+                       ) -> tuple[Answer, tuple[str, str] | None]:
         """The answer, and for one the model wrote in full, its question and answer as later
         prompts repeat them.
 
@@ -505,7 +506,8 @@ class Pipeline:
         if mode == "extract":
             return self._as_seen(await self._quote(message, text, language, hits, checker,
                                                    notice), text)
-        messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits)
+        messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits,
+                                           header)
         check = any(hit.passage.language != language for hit in hits)
         shown: list[bool] = []
 

@@ -44,16 +44,17 @@ def answer_tool() -> dict:
         "parameters": {"type": "object", "properties": {}}}}
 
 
-def call_schema(tools: list[dict]) -> dict:
+def call_schema(tools: list[dict], patterns: bool = True) -> dict:
     """The JSON Schema of one call of one of `tools` (OpenAI format): {"name": …,
-    "arguments": {…}}, name first. Free-text strings get a length bound."""
+    "arguments": {…}}, name first, for a grammar: free-text strings get a length bound, and
+    patterns are written as llama.cpp's grammars read them (or left out, with `patterns`
+    false or when they cannot be: the arguments are checked against the real schema
+    afterwards anyway)."""
     choices = []
     for tool in tools:
         function = tool["function"]
         parameters = _bounded(copy.deepcopy(function.get("parameters") or
-                                            {"type": "object", "properties": {}}))
-        # Every parameter is written, in the declared order: a grammar that lets a small
-        # model skip an optional one lets it skip the one that matters.
+                                            {"type": "object", "properties": {}}), patterns)
         choices.append({
             "type": "object",
             "properties": {"name": {"const": function["name"]}, "arguments": parameters},
@@ -61,22 +62,64 @@ def call_schema(tools: list[dict]) -> dict:
     return {"anyOf": choices} if len(choices) > 1 else choices[0]
 
 
-def _bounded(schema: Any) -> Any:
+def _bounded(schema: Any, patterns: bool = True) -> Any:
     if isinstance(schema, dict):
+        if "pattern" in schema:
+            pattern = grammar_pattern(schema["pattern"]) if patterns else None
+            if pattern is None:
+                del schema["pattern"]
+            else:
+                schema["pattern"] = pattern
         if schema.get("type") == "string" and not {"enum", "const", "pattern",
                                                    "format"} & set(schema):
             schema["maxLength"] = min(schema.get("maxLength", MAX_TEXT_CHARS), MAX_TEXT_CHARS)
         for key in ("properties", "$defs", "definitions"):
             for value in (schema.get(key) or {}).values():
-                _bounded(value)
+                _bounded(value, patterns)
         for key in ("items", "anyOf", "oneOf", "allOf"):
             value = schema.get(key)
             if isinstance(value, list):
                 for item in value:
-                    _bounded(item)
+                    _bounded(item, patterns)
             elif isinstance(value, dict):
-                _bounded(value)
+                _bounded(value, patterns)
     return schema
+
+
+#: escapes outside a character class, as classes llama.cpp's grammars read
+_CLASS_ESCAPES = {"d": "[0-9]", "w": "[a-zA-Z0-9_]", "s": "[ ]"}
+
+
+def grammar_pattern(pattern: Any) -> str | None:
+    """`pattern` as llama-cpp-python's JSON-Schema converter can pass it to llama.cpp, or
+    None. The converter copies an escape such as `\\.` into a grammar string, where
+    llama.cpp's parser does not know it (and the process crashed): escaped punctuation
+    becomes a one-character class (`[.]`), `\\d` `[0-9]`; an escape inside a class, or any
+    other, leaves the pattern out."""
+    if not isinstance(pattern, str):
+        return None
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            if in_class or i + 1 >= len(pattern):
+                return None
+            escaped = pattern[i + 1]
+            if escaped in _CLASS_ESCAPES:
+                out.append(_CLASS_ESCAPES[escaped])
+            elif escaped in ".+*?()|{}$/#&~@%!,:;'\"<>=_ " or escaped == "-":
+                out.append(f"[{escaped}]")
+            else:  # \\], \\[, \\^, \\\\, \\b, \\p{…}: not worth the risk
+                return None
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 #: how a chat template shows a call; what precedes the JSON and what follows it

@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 from bot.engine import OpenAIEngine
-from bot.tools import (ANSWER, ToolCall, answer_tool, call_format, call_schema, parse_call,
-                       plain_tools_prompt)
+from bot.tools import (ANSWER, ToolCall, answer_tool, call_format, call_schema,
+                       grammar_pattern, parse_call, plain_tools_prompt)
 
 ORDER = {"type": "function", "function": {
     "name": "order_status", "description": "Look up an order by its number.",
@@ -145,3 +145,27 @@ async def test_an_openai_server_chooses_with_tools_and_tool_calls(reply, expecte
         assert request["tool_choice"] == "auto" and request["temperature"] == 0
     finally:
         await server.runner.cleanup()
+
+
+@pytest.mark.parametrize("pattern, written", [
+    (r"^[0-9]{5,8}$", r"^[0-9]{5,8}$"),
+    (r"^[a-z]+(\.[a-z]+)+$", r"^[a-z]+([.][a-z]+)+$"),
+    (r"^\d{3}-\d{2}$", r"^[0-9]{3}-[0-9]{2}$"),
+    (r"^[\.a-z]+$", None), (r"\bword", None), (r"^a\]$", None)])
+def test_patterns_are_written_as_llama_cpp_grammars_read_them(pattern, written):
+    assert grammar_pattern(pattern) == written
+
+
+@pytest.mark.model
+def test_a_pattern_with_escapes_never_crashes_the_model(engine):
+    # llama-cpp-python copies "\." into a grammar string that llama.cpp cannot parse, and
+    # sampling with it crashed the process.
+    app = {"type": "function", "function": {
+        "name": "app_status", "description": "Look up an Android app by its package name.",
+        "parameters": {"type": "object", "properties": {
+            "package": {"type": "string", "pattern": r"^[a-zA-Z]\w*(\.\w+)+$"},
+            "tag": {"type": "string", "pattern": r"^[\.\]]+$"}},
+            "required": ["package"]}}}
+    call = engine.choose([{"role": "user", "content": "Is org.fdroid.fdroid up to date?"}],
+                         [app], 160)
+    assert call.name in ("answer", "app_status")
