@@ -553,13 +553,8 @@ class ModelQueue:
     async def stream(self, conversation: str, messages: list[dict], max_tokens: int,
                      temperature: float) -> AsyncIterator[str]:
         """The model's answer, chunk by chunk, once this conversation's turn comes."""
-        job = _Job(conversation, messages, max_tokens, temperature,
-                   asyncio.get_running_loop(), asyncio.Queue())
-        with self._cond:
-            if self._closed:
-                raise ModelError("babeldesk is shutting down")
-            self._queues.setdefault(conversation, deque()).append(job)
-            self._cond.notify()
+        job = self._enqueue(_Job(conversation, messages, max_tokens, temperature,
+                                 asyncio.get_running_loop(), asyncio.Queue()))
         try:
             while True:
                 item = await job.out.get()
@@ -574,13 +569,8 @@ class ModelQueue:
     async def run(self, conversation: str, work: Callable[[Any], Any]) -> Any:
         """`work(engine)`'s result, run on the worker when this conversation's turn comes (a
         tool choice takes its turn like an answer)."""
-        job = _Job(conversation, [], 0, 0.0, asyncio.get_running_loop(), asyncio.Queue(),
-                   work=work)
-        with self._cond:
-            if self._closed:
-                raise ModelError("babeldesk is shutting down")
-            self._queues.setdefault(conversation, deque()).append(job)
-            self._cond.notify()
+        job = self._enqueue(_Job(conversation, [], 0, 0.0, asyncio.get_running_loop(),
+                                 asyncio.Queue(), work=work))
         try:
             item = await job.out.get()
             if isinstance(item, BaseException):
@@ -590,6 +580,14 @@ class ModelQueue:
             return item
         finally:
             job.cancelled.set()
+
+    def _enqueue(self, job: _Job) -> _Job:
+        with self._cond:
+            if self._closed:
+                raise ModelError("babeldesk is shutting down")
+            self._queues.setdefault(job.conversation, deque()).append(job)
+            self._cond.notify()
+        return job
 
     def _next(self) -> _Job | None:
         with self._cond:

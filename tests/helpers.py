@@ -59,3 +59,15 @@ def shop_actions(base_url: str | None = None) -> dict:
         if base_url is not None:
             action["request"]["url"] = base_url.rstrip("/") + url[len(SHOP_BASE):]
     return fragment
+
+
+async def serve(app) -> tuple[object, str]:
+    """An aiohttp app started on 127.0.0.1 at a free port: its runner (for cleanup) and its
+    address."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from bot.cli import main
 from bot.core import open_core
-from helpers import message
+from helpers import message, serve
 
 pytestmark = pytest.mark.model
 
@@ -126,11 +126,8 @@ class FlakyServer:
         app = web.Application()
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/chat/completions", self.complete)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1"
+        self.runner, base = await serve(app)
+        return f"{base}/v1"
 
     async def models(self, request):
         return web.json_response({"object": "list", "data": [
@@ -197,3 +194,23 @@ async def test_a_server_that_does_not_answer_times_out(write_config):
     finally:
         core.close()
         await server.stop()
+
+
+async def test_tool_choice_through_llama_cpps_server(llama_server):
+    """The embedded model behind llama.cpp's OpenAI-compatible server: the standard `tools`
+    go in; the server renders them with the GGUF's template, and the model's call comes back
+    as its <tool_call> text, which babeldesk reads."""
+    from bot.engine import OpenAIEngine
+    from bot.tools import ToolCall
+
+    order = {"type": "function", "function": {
+        "name": "order_status", "description": "Look up an order by its order number.",
+        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}},
+                       "required": ["order_id"]}}}
+    engine = OpenAIEngine(llama_server, ALIAS, retries=0, timeout=120)
+    call = await asyncio.to_thread(
+        engine.choose, [{"role": "system", "content": "You are a shop's support assistant. "
+                         "Call a function when the customer's message asks for it."},
+                        {"role": "user", "content": "Where is my order 48213?"}],
+        [order], 160)
+    assert call == ToolCall("order_status", {"order_id": "48213"})

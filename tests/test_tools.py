@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from bot.engine import OpenAIEngine
+from helpers import serve
 from bot.tools import (ANSWER, ToolCall, answer_tool, call_format, call_schema,
                        grammar_pattern, parse_call, plain_tools_prompt)
 
@@ -101,11 +102,8 @@ class ToolServer:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.complete)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1"
+        self.runner, base = await serve(app)
+        return f"{base}/v1"
 
     async def complete(self, request):
         body = await request.json()
