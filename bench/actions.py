@@ -92,7 +92,7 @@ async def decide(core, request: dict, index: int) -> dict:
     out = {"id": request["id"], "seconds": decision.seconds, "sent": {},
            "raw": {"name": call.name, "arguments": call.arguments} if call else None}
     # what the customer gets: answer (the articles), handoff (the offer), ask, or the action
-    out["did"] = {"call": None, "confirm": None}.get(decision.step, decision.step) or \
+    out["did"] = {"call": None, "confirm": None, "search": "answer"}.get(decision.step, decision.step) or \
         call.name
     if decision.step in ("ask", "call", "confirm"):
         out["action"] = call.name

@@ -83,8 +83,10 @@ class Router:
     @staticmethod
     def candidates(nearness: dict[str, float]) -> list[str]:
         """The actions worth asking the model about: within ROUTE_MARGIN of the nearest
-        heading, or nearer."""
-        return [name for name, gap in nearness.items() if gap >= -ROUTE_MARGIN]
+        heading, or nearer; with any, search_knowledge too (a model unsure between them and
+        the articles may search them again instead)."""
+        near = [name for name, gap in nearness.items() if gap >= -ROUTE_MARGIN]
+        return [*near, "search_knowledge"] if near else []
 
     def _prepare(self, embedder) -> None:
         knowledge = self.pipeline.knowledge
@@ -108,7 +110,8 @@ class Router:
 class Decision:
     """What the action step does with a message, and why."""
 
-    #: answer (from the articles), handoff (offer a person), ask (for a value the customer
+    #: answer (from the articles), search (the articles, also with the model's words when
+    #: the message's find nothing), handoff (offer a person), ask (for a value the customer
     #: has not given), confirm (put the call to the customer first) or call
     step: str
     #: the call as the model wrote it; None when it was not asked or chose to answer
@@ -181,7 +184,10 @@ class Acting:
             log.error("%s: choosing an action failed: %s", message.key.id, exc)
             call = None
         decision = Decision("answer", call, seconds=time.monotonic() - started)
-        if call is None or call.name == "search_knowledge":
+        if call is None:
+            return decision
+        if call.name == "search_knowledge":
+            decision.step = "search"
             return decision
         if call.name == "handoff":
             decision.step = "handoff"
@@ -203,15 +209,12 @@ class Acting:
         decision.step = "confirm" if self.actions.get(call.name).confirm else "call"
         return decision
 
-    async def act(self, message: Message, text: str, language: str, notice: str,
-                  emit: Callable[[str], None], arrived: float
-                  ) -> tuple[Answer, tuple[str, str] | None] | None:
-        """The answer when the message asks for an action, with the question and answer as
-        later prompts repeat them; None to answer from the articles."""
-        decision = await self.decide(message, text)
+    async def act(self, message: Message, decision: Decision, text: str, language: str,
+                  notice: str, emit: Callable[[str], None], arrived: float
+                  ) -> tuple[Answer, tuple[str, str] | None]:
+        """The answer to a message `decide` did not send to the articles, with the question
+        and answer as later prompts repeat them."""
         call, arguments, history = decision.call, decision.arguments, self.pipeline.history
-        if decision.step == "answer":
-            return None
         if decision.step == "handoff":
             # An offer, with its button: the customer says yes with one press, and a model
             # that misread the message does not silence the bot.

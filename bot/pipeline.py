@@ -248,13 +248,20 @@ class Pipeline:
                 answer = Answer(self.texts.get("refusal", language), language, kind="refused",
                                 notice=notice)
                 return await asyncio.to_thread(self._store, message, text, answer)
+            look_for = ""
             if self.acting is not None:
-                acted = await self.acting.act(message, text, language, notice, emit, arrived)
-                if acted is not None:
-                    answer, seen = acted
+                decision = await self.acting.decide(message, text)
+                if decision.step == "search":
+                    look_for = str(decision.call.arguments.get("query") or "")
+                elif decision.step != "answer":
+                    answer, seen = await self.acting.act(message, decision, text, language,
+                                                         notice, emit, arrived)
                     return await asyncio.to_thread(self._store, message, text, answer, seen,
                                                    asked)
             hits = await asyncio.to_thread(self._retrieve, message, text, language)
+            if not hits and look_for.strip():
+                # The model's search_knowledge: a second look-up, in its words.
+                hits = await asyncio.to_thread(self._retrieve, message, look_for, language)
             question = text
             if asked and not hits:
                 # "Can you answer in French?" asks nothing new: answer the previous question

@@ -15,9 +15,10 @@ the first edit, instead of racing the clock.
 
 For the tests of actions, `choose` stands in for the model's choice of a tool (bot/tools.py),
 by a fixed rule on the customer's last message, so that a test steers it with its words:
-a 5 to 8 digit number and "cancel" → `cancel_order` with that `order_id`; "ticket" or
-"broken" → `open_ticket` with the message as its `summary` (and the number as its
-`order_id`, if there is one); a number → `order_status` with that `order_id`; "human" or
+"search for X" → `search_knowledge` with X as its `query`; a 5 to 8 digit number and
+"cancel" → `cancel_order` with that `order_id`; "ticket" or "broken" → `open_ticket` with the message as its `summary` (and the number as its
+`order_id`, if there is one); a number → `order_status` with that `order_id`, "my order"
+without one → `order_status` without it (as a model that leaves a value out); "human" or
 "person" → `handoff` with the message as its `reason`; anything else → `answer`. A rule
 whose tool is not among those offered (the core offers only the actions a message is near)
 is skipped, and the next one that fits is taken; `answer` when none does. Every choice is
@@ -163,10 +164,13 @@ def _scripted_choice(text: str, offered: list[str]) -> ToolCall:
     number = found.group(0) if found else None
     said = " ".join(text.split())[:MAX_TEXT_CHARS]
     rules = [
+        ("search_knowledge", "search for" in lowered,
+         {"query": text[lowered.find("search for") + len("search for"):].strip(" :")}),
         ("cancel_order", number and "cancel" in lowered, {"order_id": number}),
         ("open_ticket", "ticket" in lowered or "broken" in lowered,
          {"summary": said, **({"order_id": number} if number else {})}),
         ("order_status", number, {"order_id": number}),
+        ("order_status", "my order" in lowered, {}),
         ("handoff", "human" in lowered or "person" in lowered, {"reason": said}),
     ]
     for name, fits, arguments in rules:

@@ -1,5 +1,6 @@
-"""Actions end to end with the real model: the embedded model chooses, the example shop
-(examples/shop.py, started on 127.0.0.1) answers, SQLite records each call."""
+"""Actions through the core: the example shop (examples/shop.py, started on 127.0.0.1)
+answers, SQLite records each call. The embedded model chooses in the tests marked `model`;
+the stand-in of engines.py, steered by the message's words, in the others."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import pytest
 
 from bot.core import open_core
 from helpers import import_shop, message, shop_actions
-
-pytestmark = pytest.mark.model
 
 shop = import_shop()
 TOKEN = "test-shop-token"
@@ -36,6 +35,7 @@ def sent(app) -> list[tuple[str, str]]:
     return [(method, path) for method, path, _ in app[shop.REQUESTS_KEY]]
 
 
+@pytest.mark.model
 async def test_an_order_number_is_looked_up_and_the_answer_cites_it(acting_core,
                                                                     started_shop):
     _, app = started_shop
@@ -50,6 +50,7 @@ async def test_an_order_number_is_looked_up_and_the_answer_cites_it(acting_core,
                                                           {"order_id": "48213"}, "ok")
 
 
+@pytest.mark.model
 async def test_a_cancellation_waits_for_the_customers_yes_and_is_sent_once(acting_core,
                                                                           started_shop):
     _, app = started_shop
@@ -74,6 +75,7 @@ async def test_a_cancellation_waits_for_the_customers_yes_and_is_sent_once(actin
     assert turns[1].text == done.text
 
 
+@pytest.mark.model
 async def test_no_order_number_is_made_up_and_a_no_sends_nothing(acting_core, started_shop):
     _, app = started_shop
     pipeline = acting_core.pipeline
@@ -90,6 +92,7 @@ async def test_no_order_number_is_made_up_and_a_no_sends_nothing(acting_core, st
     assert sent(app) == []
 
 
+@pytest.mark.model
 async def test_a_failing_service_gets_the_apology_and_the_offer_of_a_person(
         write_config, engine, monkeypatch):
     monkeypatch.setenv("SHOP_TOKEN", TOKEN)
@@ -108,3 +111,46 @@ async def test_a_failing_service_gets_the_apology_and_the_offer_of_a_person(
         assert after.kind == "answer"
     finally:
         core.close()
+
+
+@pytest.fixture
+def scripted_core(write_config, scripted, started_shop):
+    base_url, _ = started_shop
+    core = open_core(write_config(**shop_actions(base_url)), engine=scripted, watch=False)
+    yield core
+    core.close()
+
+
+async def test_a_missing_order_number_is_asked_for_in_the_customers_language(
+        scripted_core, started_shop, scripted):
+    _, app = started_shop
+    pipeline = scripted_core.pipeline
+    # The stand-in calls order_status without the number: babeldesk asks for it.
+    answer = await pipeline.answer(message("Où est my order ? Je l'attends depuis une semaine "
+                                           "et le colis n'est toujours pas arrivé."))
+    assert scripted.choices[-1][1].name == "order_status"
+    assert sent(app) == []
+    assert answer.kind == "action_ask" and answer.language == "fr"
+    assert answer.text.startswith(pipeline.texts.get("action_ask", "fr").split("{")[0])
+    (call,) = scripted_core.history.action_calls(message("").key)
+    assert call.status == "refused" and "order_id" in call.error
+
+
+async def test_the_model_may_search_the_articles_again_in_its_own_words(scripted_core,
+                                                                         scripted):
+    # Near order_status (its examples), so the model is asked; it searches instead.
+    answer = await scripted_core.pipeline.answer(message(
+        "Where is my order? Please search for: track your parcel"))
+    offered, call = scripted.choices[-1]
+    assert "search_knowledge" in offered and call.name == "search_knowledge"
+    assert answer.kind == "answer" and answer.sources
+    assert scripted_core.history.action_calls(message("").key) == []
+
+
+async def test_a_request_for_a_person_is_offered_one(scripted_core, scripted):
+    answer = await scripted_core.pipeline.answer(message(
+        "I want to talk to a human being, this is not working"))
+    offered, call = scripted.choices[-1]
+    assert "handoff" in offered and call.name == "handoff"
+    assert answer.kind == "handoff_offered"
+    assert answer.text == scripted_core.pipeline.texts.get("handoff", "en")
