@@ -16,8 +16,8 @@ the first edit, instead of racing the clock.
 For the tests of actions, `choose` stands in for the model's choice of a tool (bot/tools.py),
 by a fixed rule on the customer's last message, so that a test steers it with its words:
 "search for X" → `search_knowledge` with X as its `query`; a 5 to 8 digit number and
-"cancel" → `cancel_order` with that `order_id`; "ticket" or "broken" → `open_ticket` with the message as its `summary` (and the number as its
-`order_id`, if there is one); a number → `order_status` with that `order_id`, "my order"
+"cancel" → `cancel_order` with that `order_id`; "ticket" or "broken" → `open_ticket` with
+the message as its `summary` (and the number as its `order_id`, if there is one); a number → `order_status` with that `order_id`, "my order"
 without one → `order_status` without it (as a model that leaves a value out); "human" or
 "person" → `handoff` with the message as its `reason`; anything else → `answer`. A rule
 whose tool is not among those offered (the core offers only the actions a message is near)
