@@ -87,7 +87,7 @@ async def decide(core, request: dict, index: int) -> dict:
                                                 request["language"]),
                                       Turn("assistant", bot["text"], "", request["language"]))
     message = Message("bench", "", f"c{index}", "", "customer", request["text"])
-    decision = await acting.decide(message, request["text"])
+    decision = await acting.decide(message, request["text"], request["language"])
     call = decision.call
     out = {"id": request["id"], "seconds": decision.seconds, "sent": {},
            "raw": {"name": call.name, "arguments": call.arguments} if call else None}

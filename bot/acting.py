@@ -140,13 +140,15 @@ class Acting:
 
     # -- choosing --
 
-    async def choose(self, message: Message, text: str, names: list[str]) -> ToolCall | None:
+    async def choose(self, message: Message, text: str, names: list[str],
+                     language: str | None = None) -> ToolCall | None:
         """The action among `names` that the message asks for, as the model wrote it
-        (unchecked), or None to answer from the articles."""
+        (unchecked), or None to answer from the articles. The actions are described in
+        `language` where the config says how."""
         pipeline = self.pipeline
         if not names:
             return None
-        tools = [t for t in self.actions.describe() if t["function"]["name"] in names]
+        tools = [t for t in self.actions.describe(language) if t["function"]["name"] in names]
         turns = await asyncio.to_thread(pipeline.history.recent, message.key, CHOICE_TURNS)
         system = CHOICE_SYSTEM.format(product=pipeline.config.prompt.product)
         messages = [{"role": "system", "content": system},
@@ -171,7 +173,8 @@ class Acting:
 
     # -- acting --
 
-    async def decide(self, message: Message, text: str) -> Decision:
+    async def decide(self, message: Message, text: str, language: str | None = None
+                     ) -> Decision:
         """What to do with the message: answer from the articles, offer a person, ask for a
         missing value, or call an action (after the customer's yes, if it changes
         something)."""
@@ -179,7 +182,7 @@ class Acting:
         nearness = await asyncio.to_thread(self.router.nearness, text)
         names = self.actions.names if nearness is None else Router.candidates(nearness)
         try:
-            call = await self.choose(message, text, names)
+            call = await self.choose(message, text, names, language)
         except ModelError as exc:  # the articles can still answer
             log.error("%s: choosing an action failed: %s", message.key.id, exc)
             call = None

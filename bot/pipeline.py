@@ -250,7 +250,7 @@ class Pipeline:
                 return await asyncio.to_thread(self._store, message, text, answer)
             look_for = ""
             if self.acting is not None:
-                decision = await self.acting.decide(message, text)
+                decision = await self.acting.decide(message, text, language)
                 if decision.step == "search":
                     look_for = str(decision.call.arguments.get("query") or "")
                 elif decision.step != "answer":
