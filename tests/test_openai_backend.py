@@ -199,7 +199,7 @@ async def test_a_server_that_does_not_answer_times_out(write_config):
 async def test_tool_choice_through_llama_cpps_server(llama_server):
     """The embedded model behind llama.cpp's OpenAI-compatible server: the standard `tools`
     go in; the server renders them with the GGUF's template, and the model's call comes back
-    as its <tool_call> text, which babeldesk reads."""
+    as text (no tool parser on that server), which babeldesk reads."""
     from bot.engine import OpenAIEngine
     from bot.tools import ToolCall
 

@@ -123,6 +123,8 @@ MISTRAL_ID = "D681PevKs"  # Mistral's calls carry nine-character ids
      ToolCall("order_status", {"order_id": "48213"})),
     ({"content": '[TOOL_CALLS][{"name": "order_status", "arguments": {"order_id": "48213"}}]'},
      ToolCall("order_status", {"order_id": "48213"})),
+    ({"content": '{"name": "order_status", "arguments": {"order_id": "48213"}}'},
+     ToolCall("order_status", {"order_id": "48213"})),
     ({"content": "Your order is on its way."}, ToolCall(ANSWER)),
     ({"content": None, "tool_calls": [{"id": MISTRAL_ID, "type": "function", "function": {
         "name": "format_disk", "arguments": "{}"}}]}, ToolCall(ANSWER)),
