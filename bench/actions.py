@@ -90,7 +90,6 @@ async def decide(core, request: dict, index: int) -> dict:
     decision = await acting.decide(message, request["text"], request["language"])
     call = decision.call
     out = {"id": request["id"], "seconds": decision.seconds, "sent": {},
-           "scores": decision.scores, "nearness": decision.nearness,
            "raw": {"name": call.name, "arguments": call.arguments} if call else None}
     # what the customer gets: answer (the articles), handoff (the offer), ask, or the action
     out["did"] = {"call": None, "confirm": None, "search": "answer"}.get(decision.step, decision.step) or \

@@ -22,7 +22,7 @@ from .actions import ActionResult, Actions
 from .errors import ModelError
 from .knowledge import Hit, Passage, Source
 from .message import Answer, Message
-from .tools import ANSWER, ToolCall
+from .tools import ToolCall
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -39,9 +39,6 @@ CHOICE_SYSTEM = (
 #: result is no help-centre article: told it is one, the embedded model wrote the steps to
 #: look an order up instead of its status)
 RESULT_HEADER = "What our system says ({title}, {values}): facts to answer from."
-#: how much the message's nearness to an action (bot/acting.py Router) adds to the model's
-#: log-probability of choosing it
-NEARNESS_WEIGHT = 0.0
 #: earlier turns the model sees when choosing (a follow-up gives the order number asked for)
 CHOICE_TURNS = 4
 #: tokens of a choice: a name and short arguments
@@ -127,10 +124,6 @@ class Decision:
     problem: str = ""
     #: what deciding took: the nearness, and the model's turn
     seconds: float = 0.0
-    #: the model's log-probability of each choice, when it scores them
-    scores: dict[str, float] = field(default_factory=dict)
-    #: how much nearer the message is to each action than to the articles' headings
-    nearness: dict[str, float] = field(default_factory=dict)
 
 
 class Acting:
@@ -148,20 +141,13 @@ class Acting:
     # -- choosing --
 
     async def choose(self, message: Message, text: str, names: list[str],
-                     language: str | None = None,
-                     nearness: dict[str, float] | None = None
-                     ) -> tuple[ToolCall | None, dict[str, float]]:
+                     language: str | None = None) -> ToolCall | None:
         """The action among `names` that the message asks for, as the model wrote it
-        (unchecked), or None to answer from the articles; with the model's score of each
-        choice when it gives them. The actions are described in `language` where the config
-        says how.
-
-        A model that scores choices (a local GGUF) picks by its score of each name plus the
-        message's `nearness` to the action, weighed by NEARNESS_WEIGHT; then writes that
-        call's arguments. Another picks by itself."""
+        (unchecked), or None to answer from the articles. The actions are described in
+        `language` where the config says how."""
         pipeline = self.pipeline
         if not names:
-            return None, {}
+            return None
         tools = [t for t in self.actions.describe(language) if t["function"]["name"] in names]
         turns = await asyncio.to_thread(pipeline.history.recent, message.key, CHOICE_TURNS)
         system = CHOICE_SYSTEM.format(product=pipeline.config.prompt.product)
@@ -169,26 +155,11 @@ class Acting:
                     *({"role": t.role, "content": t.text} for t in turns),
                     {"role": "user", "content": text}]
         started = time.monotonic()
-        scores: dict[str, float] = {}
-        engine = pipeline.model.engine
-        if getattr(engine, "template", "") and hasattr(engine, "score_names"):
-            scores = await pipeline.model.run(
-                message.key.id, lambda engine: engine.score_names(messages, tools))
-            near = nearness or {}
-            pick = max(scores, key=lambda n: scores[n] + NEARNESS_WEIGHT * near.get(n, 0.0))
-            if pick == ANSWER:
-                call = ToolCall(ANSWER)
-            else:
-                chosen = [t for t in tools if t["function"]["name"] == pick]
-                call = await pipeline.model.run(
-                    message.key.id, lambda engine: engine.choose(messages, chosen,
-                                                                 CHOICE_TOKENS, False))
-        else:
-            call = await pipeline.model.run(
-                message.key.id, lambda engine: engine.choose(messages, tools, CHOICE_TOKENS))
+        call = await pipeline.model.run(
+            message.key.id, lambda engine: engine.choose(messages, tools, CHOICE_TOKENS))
         log.info("%s: the model chose %s among %s in %.2f s", message.key.id, call.name,
                  ", ".join(names), time.monotonic() - started)
-        return (None if call.answers else call), scores
+        return None if call.answers else call
 
     def conversation_text(self, message: Message, text: str) -> str:
         """What the customer has written lately: where an action's values must come from."""
@@ -210,14 +181,12 @@ class Acting:
         started = time.monotonic()
         nearness = await asyncio.to_thread(self.router.nearness, text)
         names = self.actions.names if nearness is None else Router.candidates(nearness)
-        scores: dict[str, float] = {}
         try:
-            call, scores = await self.choose(message, text, names, language, nearness)
+            call = await self.choose(message, text, names, language)
         except ModelError as exc:  # the articles can still answer
             log.error("%s: choosing an action failed: %s", message.key.id, exc)
             call = None
-        decision = Decision("answer", call, seconds=time.monotonic() - started,
-                            scores=scores, nearness=nearness or {})
+        decision = Decision("answer", call, seconds=time.monotonic() - started)
         if call is None:
             return decision
         if call.name == "search_knowledge":

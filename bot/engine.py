@@ -42,10 +42,9 @@ class Engine(Protocol):
         """Yield the answer's text as it is produced; stop early when `stop()` is true.
         `conversation` lets the engine reuse what it has already read of that conversation."""
 
-    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int,
-               may_answer: bool = True) -> ToolCall:
-        """One call of one of `tools` (OpenAI format), or `answer` (unless not `may_answer`:
-        then the call's arguments only): the model's choice for the last message."""
+    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int) -> ToolCall:
+        """One call of one of `tools` (OpenAI format), or `answer`: the model's choice for
+        the last message."""
 
 
 @dataclass
@@ -270,11 +269,10 @@ class LlamaEngine:
                 self._truncate(len(tokens))
                 self._save(("conversation", conversation))
 
-    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int,
-               may_answer: bool = True) -> ToolCall:
+    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int) -> ToolCall:
         from llama_cpp import LlamaGrammar
 
-        offered = [answer_tool(), *tools] if may_answer else list(tools)
+        offered = [answer_tool(), *tools]
         names = [tool["function"]["name"] for tool in offered]
         schema = json.dumps(call_schema(offered), sort_keys=True)
         grammar = self._grammars.get(schema)
@@ -327,59 +325,6 @@ class LlamaEngine:
         if call is None:
             raise ModelError(f"the model's tool call could not be read: {text[:200]!r}")
         return call
-
-    def score_names(self, messages: list[dict], tools: list[dict]) -> dict[str, float]:
-        """The log-probability of each tool's name (and `answer`'s) as the call the model
-        would write for the last message: its choice as a distribution, not one pick."""
-        offered = [answer_tool(), *tools]
-        names = [tool["function"]["name"] for tool in offered]
-        messages = self.markup.messages(messages)
-        form = call_format(self.template) if self._formatters else "plain"
-        if self._formatters is None:
-            raise ModelError("scoring tool names needs the GGUF's own chat template")
-        if form == "plain":
-            messages = [{"role": "system", "content": messages[0]["content"] +
-                         plain_tools_prompt(offered)}, *messages[1:]]
-            formatted = self._formatters[0](messages=messages)
-        else:
-            formatted = self._formatters[0](messages=messages, tools=offered)
-        # Each name is scored as the model would read it in the whole call: tokenised
-        # with what precedes it (a quote and a name's first letters may be one token).
-        start = formatted.prompt + CALL_FORMATS[form][0] + '{"name":'
-        tokens = self._tokens(start)
-        key = ("choice", hashlib.sha256(json.dumps(call_schema(offered),
-                                                   sort_keys=True).encode()).hexdigest())
-        if self.cache is not None:
-            self._restore(key, messages, tokens)
-        else:
-            self.llm.reset()
-            self._live = None
-        held = min(self.llm.n_tokens, len(tokens) - 1)
-        self._truncate(held)
-        self.llm.eval(tokens[held:])
-        n_vocab = self.llm.n_vocab()
-        scores = {}
-        for name in names:
-            full = self._tokens(f'{start} "{name}"')
-            shared = min(common_prefix(tokens, full), len(tokens))
-            # the logits after full[shared - 1]: read that token again unless it is the last
-            if shared < len(tokens):
-                self._truncate(shared - 1)
-                self.llm.eval([full[shared - 1]])
-            logprob = 0.0
-            for piece in full[shared:]:
-                logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(n_vocab,))
-                top = float(logits.max())
-                logprob += float(logits[piece]) - top - float(
-                    np.log(np.exp(logits - top).sum()))
-                self.llm.eval([piece])
-            scores[name] = logprob
-            self._truncate(len(tokens) - 1)
-            self.llm.eval(tokens[-1:])
-        if self.cache is not None:
-            self._truncate(len(tokens))
-            self._save(key)
-        return scores
 
     def _parses(self, grammar) -> bool:
         """Whether llama.cpp reads the grammar (a sampler made from one it cannot read is
@@ -533,16 +478,12 @@ class OpenAIEngine:
             raise ModelError(f"the model server at {self.base_url} broke off: {exc}") from None
 
 
-    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int,
-               may_answer: bool = True) -> ToolCall:
+    def choose(self, messages: list[dict], tools: list[dict], max_tokens: int) -> ToolCall:
         names = [tool["function"]["name"] for tool in tools]
-        # One tool and no answer: the arguments of that call (OpenAI's named tool_choice).
-        choice = "auto" if may_answer or len(tools) != 1 else {
-            "type": "function", "function": {"name": names[0]}}
         try:
             result = self.client.chat.completions.create(
                 model=self.name, messages=self.markup.messages(messages), tools=tools,
-                tool_choice=choice, max_tokens=max_tokens, temperature=0.0)
+                tool_choice="auto", max_tokens=max_tokens, temperature=0.0)
         except self._openai.APIStatusError as exc:
             raise ModelError(f"the model server answered {exc.status_code}: {exc.message}"
                              ) from None
