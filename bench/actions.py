@@ -92,8 +92,10 @@ async def decide(core, request: dict, index: int) -> dict:
     out = {"id": request["id"], "seconds": decision.seconds, "sent": {},
            "raw": {"name": call.name, "arguments": call.arguments} if call else None}
     # what the customer gets: answer (the articles), handoff (the offer), ask, or the action
-    out["did"] = {"call": None, "confirm": None, "search": "answer"}.get(decision.step, decision.step) or \
-        call.name
+    if decision.step in ("call", "confirm"):
+        out["did"] = call.name
+    else:
+        out["did"] = "answer" if decision.step == "search" else decision.step
     if decision.step in ("ask", "call", "confirm"):
         out["action"] = call.name
     if call is None or decision.step == "handoff":
