@@ -80,8 +80,15 @@ FROM ${BASE_RUNTIME_IMAGE}
 
 ARG DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
+# Tesseract's language models (about 60 MB) read customers' screenshots: one pack for each of
+# the default languages, and osd for the script of an image sent without words
+# (tests/test_container.py keeps this list in step with docker/config.yaml).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libgomp1 python3 tini \
+        tesseract-ocr-osd tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-fra tesseract-ocr-deu \
+        tesseract-ocr-ita tesseract-ocr-por tesseract-ocr-nld tesseract-ocr-pol tesseract-ocr-rus \
+        tesseract-ocr-ukr tesseract-ocr-tur tesseract-ocr-ara tesseract-ocr-hin tesseract-ocr-jpn \
+        tesseract-ocr-kor tesseract-ocr-chi-sim tesseract-ocr-vie tesseract-ocr-ind \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 babeldesk \
  && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \
@@ -96,6 +103,7 @@ COPY docker/config.yaml /etc/babeldesk/config.yaml
 ENV VIRTUAL_ENV=/opt/babeldesk/venv \
     PATH=/opt/babeldesk/venv/bin:$PATH \
     BABELDESK_CONFIG=/etc/babeldesk/config.yaml \
+    TESSDATA_PREFIX=/usr/share/tesseract-ocr/5/tessdata \
     HF_HOME=/data/huggingface \
     PYTHONUNBUFFERED=1
 

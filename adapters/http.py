@@ -1,8 +1,12 @@
 """A JSON API over HTTP: for a help-centre widget, a script, or a probe that asks a real
 question.
 
-POST /v1/messages  {"text": "...", "conversation": "c1", "author": "u1", "stream": false}
+POST /v1/messages  {"text": "...", "conversation": "c1", "author": "u1", "stream": false,
+                    "files": [{"name": "error.png", "data": "<base64>"}]}
   → {"text", "language", "sources", "abstained", "kind", "notice", "turn_id", "conversation"}
+  Files (screenshots, logs; optional, and then "text" may be empty) come base64-encoded in
+  "files", or as the parts named "file" of a multipart/form-data body whose other fields are
+  text, conversation, author and stream.
   With "stream": true the answer arrives as NDJSON: {"delta": "..."} lines, then the whole
   answer as the last line.
 POST /v1/feedback  {"turn_id": 12, "value": 1 or -1, "author": "u1"}
@@ -21,6 +25,8 @@ feedback is taken only on the client's own answers.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -36,7 +42,7 @@ from aiohttp import web
 from bot.config import Config, check, check_env_name, positive, read_secret
 from bot.errors import AdapterError
 from bot.history import ConversationKey
-from bot.message import Answer, Message
+from bot.message import Answer, Attachment, Message
 from bot.pipeline import Pipeline
 
 from . import Handlers, listen, settings
@@ -125,6 +131,9 @@ class HttpAdapter:
         self.answer_seconds = FIRST_ESTIMATE
         self._stopping = False
         self._runner: web.AppRunner | None = None
+        files = pipeline.config.attachments
+        #: the largest body taken: a question, and its files base64-encoded when they are read
+        self.max_body = MAX_BODY + (math.ceil(files.max_bytes * 4 / 3) if files.enabled else 0)
 
     @classmethod
     def from_config(cls, config: Config, pipeline: Pipeline) -> "HttpAdapter | None":
@@ -141,7 +150,7 @@ class HttpAdapter:
         return cls(pipeline, cfg, tokens)
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard])
+        app = web.Application(client_max_size=self.max_body, middlewares=[self._guard])
         app.router.add_post("/v1/messages", self.messages)
         app.router.add_post("/v1/feedback", self.feedback)
         app.router.add_post("/v1/confirm", self.confirm)
@@ -184,11 +193,15 @@ class HttpAdapter:
             raise Problem(401, "missing or wrong Authorization: Bearer token")
         return found
 
-    async def _body(self, request: web.Request) -> dict:
+    async def _body(self, request: web.Request, files: bool = False) -> dict:
+        """The JSON object of the request, at most MAX_BODY bytes of it beside the files'
+        base64 (`files`: a question, which may carry them)."""
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise Problem(413, f"the body is over {MAX_BODY // 1024} kB") from None
+            raise Problem(413, f"the body is over {self.max_body // 1024} kB") from None
+        if len(raw) > MAX_BODY and (not files or b'"files"' not in raw):
+            raise Problem(413, f"the body is over {MAX_BODY // 1024} kB")
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -197,11 +210,20 @@ class HttpAdapter:
             raise Problem(400, "the body is nested too deeply") from None
         if not isinstance(body, dict):
             raise Problem(400, "the body must be a JSON object")
+        if len(raw) > MAX_BODY:
+            data = sum(len(f.get("data") or "") for f in body.get("files") or []
+                       if isinstance(f, dict) and isinstance(f.get("data"), str))
+            if len(raw) - data > MAX_BODY:
+                raise Problem(413, f"the body is over {MAX_BODY // 1024} kB beside its files")
         return body
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        body = await self._body(request)
-        text = _string(body, "text", required=True, limit=None)
+        if request.content_type == "multipart/form-data":
+            body, files = await self._form(request)
+        else:
+            body = await self._body(request, files=True)
+            files = _files(body)
+        text = _string(body, "text", required=not files, limit=None)
         conversation = _string(body, "conversation") or uuid.uuid4().hex
         author = _string(body, "author") or "http"
         stream = body.get("stream", False)
@@ -210,8 +232,35 @@ class HttpAdapter:
         client = request[CLIENT]
         self._admit(client or request.remote or "")
         message = Message(platform="http", workspace=client, channel=conversation, thread="",
-                          author=author, text=text, is_direct=True, id=uuid.uuid4().hex[:12])
+                          author=author, text=text, is_direct=True, id=uuid.uuid4().hex[:12],
+                          attachments=files)
         return await self._reply(request, message, self.pipeline.respond, stream, conversation)
+
+    async def _form(self, request: web.Request) -> tuple[dict, tuple[Attachment, ...]]:
+        """A multipart/form-data question: its fields, and its parts named "file"."""
+        body: dict = {}
+        files = []
+        size = 0
+        try:
+            reader = await request.multipart()
+            async for part in reader:
+                data = await part.read()
+                size += len(data)
+                if size > self.max_body:
+                    raise Problem(413, f"the body is over {self.max_body // 1024} kB")
+                if part.name == "file":
+                    files.append(Attachment(part.filename or "file", data=bytes(data)))
+                elif part.name in ("text", "conversation", "author", "stream"):
+                    if len(data) > MAX_BODY:
+                        raise Problem(413, f'"{part.name}" is over {MAX_BODY // 1024} kB')
+                    body[part.name] = data.decode("utf-8", errors="replace")
+        except (ValueError, AssertionError) as exc:
+            raise Problem(400, f"the multipart body does not parse: {exc}") from None
+        except web.HTTPRequestEntityTooLarge:
+            raise Problem(413, f"the body is over {self.max_body // 1024} kB") from None
+        if "stream" in body:
+            body["stream"] = {"true": True, "false": False}.get(body["stream"], body["stream"])
+        return body, tuple(files)
 
     async def confirm(self, request: web.Request) -> web.StreamResponse:
         """The customer's yes or no to an answer of kind `confirm`: {"conversation": …,
@@ -312,6 +361,23 @@ def _string(body: dict, key: str, required: bool = False, limit: int | None = MA
     if limit and len(value) > limit:
         raise Problem(400, f'"{key}" must be at most {limit} characters')
     return value
+
+
+def _files(body: dict) -> tuple[Attachment, ...]:
+    """The "files" of a JSON question: [{"name": "error.png", "data": base64}]."""
+    files = body.get("files") or []
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+        raise Problem(400, '"files" must be a list of {"name": ..., "data": base64}')
+    out = []
+    for i, f in enumerate(files):
+        name, data = f.get("name") or "file", f.get("data")
+        if not isinstance(name, str) or not isinstance(data, str):
+            raise Problem(400, f'"files"[{i}] needs "data", the file in base64, and a "name"')
+        try:
+            out.append(Attachment(name[:MAX_ID_CHARS], data=base64.b64decode(data, validate=True)))
+        except (binascii.Error, ValueError):
+            raise Problem(400, f'"files"[{i}].data is not base64') from None
+    return tuple(out)
 
 
 def _render(answer: Answer, conversation: str) -> dict:

@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -614,13 +615,49 @@ class SlackAdapter:
         is_dm = event.get("channel_type") == "im"
         # A top-level channel message starts a thread under itself; a DM is one conversation.
         thread = event.get("thread_ts") or ("" if is_dm else event["ts"])
-        files = tuple(Attachment(f.get("name", ""), f.get("url_private", ""),
-                                 f.get("mimetype", ""), f.get("size", 0))
-                      for f in event.get("files", []))
+        files = self.attachments_of(event.get("files", []))
         return Message(platform="slack", workspace=body.get("team_id") or event.get("team")
                        or self.team_id, channel=event["channel"], thread=thread,
                        author=event.get("user", ""), text=plain_text(event.get("text", "")),
                        is_direct=is_dm, attachments=files, id=event["ts"])
+
+    def attachments_of(self, files: list[dict]) -> tuple[Attachment, ...]:
+        """Slack's file objects as attachments, each with the bot token for its download
+        (Slack's files need it; the token is sent to Slack's own hosts only)."""
+        out = []
+        for f in files:
+            url = f.get("url_private_download") or f.get("url_private") or ""
+            if not url or f.get("mode") in ("tombstone", "hidden_by_limit", "external"):
+                continue  # deleted, beyond a free workspace's limit, or a link elsewhere
+            out.append(Attachment(f.get("name") or f.get("title") or "file", url,
+                                  f.get("mimetype", ""), int(f.get("size") or 0),
+                                  headers=self._authorization(url)))
+        return tuple(out)
+
+    def _authorization(self, url: str) -> tuple[tuple[str, str], ...]:
+        host = urlsplit(url).hostname or ""
+        api_host = urlsplit(self.config.api_url).hostname or ""
+        if host == api_host or host.endswith("." + api_host) or host.endswith(".slack.com"):
+            return (("Authorization", f"Bearer {self.client.token}"),)
+        return ()
+
+    async def files_of(self, event: dict) -> tuple[Attachment, ...]:
+        """The files of a message whose event came without them (`app_mention` events carry
+        none): the message itself, read back with one look-up."""
+        ts, channel, thread = event["ts"], event["channel"], event.get("thread_ts")
+        try:
+            if thread and thread != ts:
+                found = await self.client.conversations_replies(
+                    channel=channel, ts=thread, oldest=ts, latest=ts, inclusive=True, limit=1)
+            else:
+                found = await self.client.conversations_history(
+                    channel=channel, latest=ts, inclusive=True, limit=1)
+        except SlackApiError as exc:
+            log.warning("slack: could not read the files of %s in %s (%s): answering its "
+                        "text only", ts, channel, _error_of(exc))
+            return ()
+        message = next((m for m in found.get("messages", []) if m.get("ts") == ts), {})
+        return self.attachments_of(message.get("files", []))
 
     async def _should_answer(self, event: dict, message: Message, mentioned: bool) -> bool:
         if event.get("subtype") not in PERSON_SUBTYPES:
@@ -666,6 +703,8 @@ class SlackAdapter:
                     text=await self.replies.slow_down(message))
             return
         message = dataclasses.replace(message, locale=await self.locale_of(message.author))
+        if mentioned and "files" not in event and self.pipeline.attachments is not None:
+            message = dataclasses.replace(message, attachments=await self.files_of(event))
         handoff = not message.is_direct or bool(self.config.handoff_channel)
         if assistant is None:
             await self.replies.deliver(message, SlackOutbox(self.client, message.channel,

@@ -1,5 +1,8 @@
 """Chat with babeldesk in a terminal: the whole product, offline, with no Slack or Discord.
 
+`/image PATH [question]` (or `/file`) sends a screenshot or a text file with the question, as
+a customer does on Slack or Discord (bot/attachments.py reads it).
+
 An action that waits for the customer's yes (bot/acting.py) asks for it on the next line:
 `[y/n]`, in the answer's language (y, yes, n, no, or the first letter of the confirm and
 decline labels); the outcome is printed like any answer."""
@@ -8,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import shlex
 import sys
 import uuid
+from pathlib import Path
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
-from bot.message import Answer, Message, Reply
+from bot.message import Answer, Attachment, Message, Reply
 from bot.pipeline import Pipeline, format_sources
 
-HELP = "Type a question. /new starts a new conversation, /quit (or Ctrl-D) leaves."
+HELP = ("Type a question. /image PATH [question] sends a screenshot or a file with it, /new "
+        "starts a new conversation, /quit (or Ctrl-D) leaves.")
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,10 @@ class TerminalAdapter:
         self.stdout = stdout or sys.stdout
         self.author = author or _user()
 
-    def message(self, text: str | bytes) -> Message:
+    def message(self, text: str | bytes, attachments: tuple[Attachment, ...] = ()) -> Message:
         return Message(platform=self.platform, workspace="local", channel=self.conversation,
                        thread="", author=self.author, text=text, is_direct=True,
-                       id=uuid.uuid4().hex[:12])
+                       id=uuid.uuid4().hex[:12], attachments=attachments)
 
     def write(self, text: str) -> None:
         self.stdout.write(text)
@@ -67,10 +73,37 @@ class TerminalAdapter:
             if command == "/help":
                 self.write(HELP + "\n")
                 continue
+            if command.split(" ", 1)[0] in ("/image", "/file"):
+                attachment, question = self.attachment(command.split(" ", 1)[1:])
+                if attachment is not None:
+                    await self.answer(question, (attachment,))
+                continue
             await self.answer(line.rstrip(b"\r\n"))
 
-    async def answer(self, text: str | bytes) -> None:
-        answer = await self.show(self.pipeline.respond(self.message(text)))
+    def attachment(self, rest: list[str]) -> tuple[Attachment | None, str]:
+        """The file named after /image (quoted when it has spaces) and the question after
+        it; None, with a word why, when there is no such file."""
+        try:
+            words = shlex.split(rest[0]) if rest else []
+        except ValueError:
+            words = rest[0].split() if rest else []
+        if not words:
+            self.write("(/image needs the path of a picture or a file)\n")
+            return None, ""
+        path = Path(words[0]).expanduser()
+        limit = self.pipeline.config.attachments.max_bytes
+        try:
+            size = path.stat().st_size
+            # A file over the limit is refused by the core, as on Slack, without reading it.
+            data = path.read_bytes() if size <= limit else b""
+        except OSError as exc:
+            self.write(f"(cannot read {path}: {exc.strerror or exc})\n")
+            return None, ""
+        return Attachment(path.name, size=size, data=data), " ".join(words[1:])
+
+    async def answer(self, text: str | bytes,
+                     attachments: tuple[Attachment, ...] = ()) -> None:
+        answer = await self.show(self.pipeline.respond(self.message(text, attachments)))
         while answer.kind == "confirm" and answer.action_call is not None:
             yes = await self.ask_yes_no(answer)
             if yes is None:  # the input ended: the action is not carried out

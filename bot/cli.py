@@ -254,7 +254,32 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             print(f"knowledge  FAIL: {config.knowledge.path / f['path']}: {f['error']}")
     else:
         print(f"knowledge  ok: {len(files)} files, {count} passages in {config.knowledge.path}")
+    ok = check_ocr(config) and ok
     return 0 if ok else 1
+
+
+def check_ocr(config: Config) -> bool:
+    """One line on reading screenshots: which Tesseract models are missing, and the command
+    that installs them."""
+    from .ocr import TextReader, package_of
+
+    attachments = config.attachments
+    if not attachments.enabled or not attachments.ocr:
+        print("ocr        off (attachments.ocr: false)")
+        return True
+    reader = TextReader(config.languages, config.default_language)
+    problem = reader.problem()
+    if problem:
+        print(f"ocr        FAIL: {problem}")
+        return False
+    missing = reader.missing()
+    if missing:
+        print(f"ocr        FAIL: no Tesseract model for {', '.join(missing)} in "
+              f"{reader.tessdata}: apt-get install {' '.join(map(package_of, missing))}")
+        return False
+    print(f"ocr        ok: Tesseract models for {len(config.languages)} languages in "
+          f"{reader.tessdata}")
+    return True
 
 
 def cmd_history_forget(config: Config, args: argparse.Namespace) -> int:

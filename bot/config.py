@@ -107,6 +107,12 @@ class ModelConfig:
     #: article's own sentences, translated by the model when needed) or auto (generate, and
     #: extract when the answer fails the check)
     answer_mode: str = "auto"
+    #: llama: the GGUF's multimodal projector (mmproj-….gguf), so the model sees customers'
+    #: screenshots as well as the text OCR reads in them
+    mmproj: Path | None = None
+    #: openai: the server's model reads images (Mistral Small 3.1, a vLLM vision model):
+    #: screenshots go to it as image parts
+    vision: bool = False
 
     def validate(self, key: str) -> None:
         check(self.backend in ("llama", "openai"), f"{key}.backend",
@@ -125,7 +131,14 @@ class ModelConfig:
                   "must name the server's model (like mistral-small-latest) when backend is "
                   "'openai'")
             check_env_name(f"{key}.api_key_env", self.api_key_env, False)
+            check(self.mmproj is None, f"{key}.mmproj",
+                  "is for the llama backend; with openai, set model.vision: true when the "
+                  "server's model reads images")
         else:
+            check(not self.vision, f"{key}.vision",
+                  "is for the openai backend; a GGUF reads images with model.mmproj")
+            check(self.mmproj is None or self.mmproj.is_file(), f"{key}.mmproj",
+                  f"no such file: {self.mmproj}")
             check(self.parallel == 1, f"{key}.parallel",
                   "must be 1 for the llama backend (one model in this process answers one "
                   "message at a time)")
@@ -287,6 +300,33 @@ class HistoryConfig:
         check(self.max_turns >= 0, f"{key}.max_turns", "must be 0 or more")
 
 
+@dataclass(frozen=True)
+class AttachmentConfig:
+    #: read the files customers send (screenshots, logs); false: files are ignored, and a
+    #: message that is only a file gets the "please type your question" text
+    enabled: bool = True
+    #: larger files are refused without being downloaded
+    max_mb: float = 10.0
+    #: images with more pixels are refused before they are decoded (decompression bombs)
+    max_megapixels: float = 40.0
+    #: a text file's first this many kilobytes are read
+    text_kb: int = 16
+    #: files read per message; more are ignored, with a word to the customer
+    max_files: int = 4
+    #: read the text in images (Tesseract): the offline default
+    ocr: bool = True
+
+    def validate(self, key: str) -> None:
+        positive(f"{key}.max_mb", self.max_mb)
+        positive(f"{key}.max_megapixels", self.max_megapixels)
+        check(1 <= self.text_kb <= 1024, f"{key}.text_kb", "must be between 1 and 1024")
+        check(1 <= self.max_files <= 20, f"{key}.max_files", "must be between 1 and 20")
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 1024 * 1024)
+
+
 def check_env_name(key: str, value: str | None, needed: bool) -> None:
     if value is None:
         check(not needed, key, "must name an environment variable")
@@ -336,6 +376,8 @@ class Config:
     #: checks its own keys (`adapters.settings`), so a new platform needs nothing here
     adapters: dict[str, dict] = field(default_factory=dict)
     server: ServerConfig = field(default_factory=ServerConfig)
+    #: files customers send: screenshots read by OCR, logs read as text (bot/attachments.py)
+    attachments: AttachmentConfig = field(default_factory=AttachmentConfig)
     #: HTTP requests babeldesk may make for a customer (look up an order, open a ticket): each
     #: a mapping that bot/actions.py types and checks (`ActionConfig`); bot/acting.py has the
     #: model call them

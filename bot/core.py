@@ -82,12 +82,13 @@ def load_engine(config: Config, progress: Progress | None = None,
     cfg = config.model
     if cfg.backend == "openai":
         return OpenAIEngine(cfg.base_url, cfg.name, read_secret(cfg.api_key_env or ""),
-                            n_ctx=cfg.n_ctx, timeout=cfg.timeout, retries=cfg.retries)
+                            n_ctx=cfg.n_ctx, timeout=cfg.timeout, retries=cfg.retries,
+                            vision=cfg.vision)
     path = model or probe_model(config, progress)[0]
     log.info("loading model %s", path)
     return LlamaEngine(path, n_ctx=cfg.n_ctx, threads=cfg.threads, gpu_layers=cfg.gpu_layers,
                        chat_format=cfg.chat_format, cache_mb=cfg.cache_mb,
-                       flash_attn=cfg.flash_attn)
+                       flash_attn=cfg.flash_attn, mmproj=cfg.mmproj)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict, deque
@@ -136,6 +137,69 @@ def common_prefix(a, b) -> int:
     return int(diff[0]) if len(diff) else n
 
 
+def without_images(messages: list[dict]) -> list[dict]:
+    return [{k: v for k, v in m.items() if k != "images"} if "images" in m else m
+            for m in messages]
+
+
+def image_parts(messages: list[dict], keep: bool) -> list[dict]:
+    """Messages as the OpenAI API takes them: a message's images (data URLs, in its
+    "images" key) become image_url content parts after its text; dropped when the model
+    reads none."""
+    out = []
+    for message in messages:
+        images = message.get("images") if keep else None
+        message = {k: v for k, v in message.items() if k != "images"}
+        if images:
+            message["content"] = [{"type": "text", "text": message["content"]},
+                                  *({"type": "image_url", "image_url": {"url": url}}
+                                    for url in images)]
+        out.append(message)
+    return out
+
+
+_DATA_URL = re.compile(r"data:image/[a-z.+-]+;base64,[A-Za-z0-9+/=]+")
+
+
+def _vision_base():
+    from llama_cpp.llama_chat_format import Llava15ChatHandler
+
+    return Llava15ChatHandler
+
+
+class VisionHandler:
+    """llama-cpp-python's multimodal chat handler (libmtmd: Mistral Small 3.1, Gemma 3,
+    Qwen2.5-VL, …) with the GGUF's own chat template.
+
+    llama-cpp-python's handler renders its template, then puts llama.cpp's media marker where
+    each image's URL appears in the text. Any GGUF template renders a string content, so each
+    image's data URL is written into its message's text, where the marker replaces it.
+    """
+
+    def __new__(cls, mmproj: Path, template: str):
+        base = _vision_base()
+
+        class Handler(base):
+            CHAT_FORMAT = template or base.CHAT_FORMAT
+            DEFAULT_SYSTEM_MESSAGE = None
+
+            @staticmethod
+            def get_image_urls(messages):
+                return [url for m in messages if m.get("role") == "user"
+                        and isinstance(m.get("content"), str)
+                        for url in _DATA_URL.findall(m["content"])]
+
+            @staticmethod
+            def flatten(messages: list[dict]) -> list[dict]:
+                return [{**{k: v for k, v in m.items() if k != "images"},
+                         "content": "\n".join([*m["images"], m["content"]])}
+                        if m.get("images") else m for m in messages]
+
+        if not Path(mmproj).is_file():
+            raise ModelError(f"model.mmproj: no such file: {mmproj}")
+        return Handler(clip_model_path=str(mmproj), verbose=False)
+
+
 class LlamaEngine:
     """A GGUF model through llama-cpp-python, with the chat template stored in the file.
 
@@ -146,7 +210,8 @@ class LlamaEngine:
     """
 
     def __init__(self, path: Path, n_ctx: int = 4096, threads: int = 0, gpu_layers: int = 0,
-                 chat_format: str | None = None, cache_mb: int = 0, flash_attn: bool = True):
+                 chat_format: str | None = None, cache_mb: int = 0, flash_attn: bool = True,
+                 mmproj: Path | None = None):
         try:
             import llama_cpp
             from llama_cpp import Llama
@@ -188,6 +253,9 @@ class LlamaEngine:
                 Jinja2ChatFormatter(template=template, stop_token_ids=[eos_id], **words),
                 Jinja2ChatFormatter(template=template, add_generation_prompt=False, **words))
         self.cache = StateCache(cache_mb * 1024 * 1024) if cache_mb > 0 else None
+        #: llama.cpp's multimodal path (libmtmd) for a GGUF with its image projector
+        self._vision = VisionHandler(mmproj, template or "") if mmproj else None
+        self.reads_images = self._vision is not None
         #: whose state the model's context holds now: ("conversation", id) or ("system", …)
         self._live: tuple | None = None
         self.last = GenerationStats()
@@ -224,6 +292,10 @@ class LlamaEngine:
 
     def generate(self, messages: list[dict], max_tokens: int, temperature: float,
                  stop: Callable[[], bool], conversation: str | None = None) -> Iterator[str]:
+        if self._vision is not None and any(m.get("images") for m in messages):
+            yield from self._generate_with_images(messages, max_tokens, temperature, stop)
+            return
+        messages = without_images(messages)
         if self._formatters is None:
             yield from self._generate_with_handler(self.markup.messages(messages), max_tokens,
                                                    temperature, stop)
@@ -338,6 +410,16 @@ class LlamaEngine:
         llama_cpp.llama_sampler_free(sampler)
         return True
 
+    def _generate_with_images(self, messages, max_tokens, temperature, stop):
+        # The images are read by the projector at every turn: nothing is cached.
+        self.llm.reset()
+        self._live = None
+        stream = self._vision(llama=self.llm, messages=self._vision.flatten(
+            self.markup.messages(messages)), max_tokens=max_tokens, temperature=temperature,
+            stream=True)
+        yield from (text for text in _relay(
+            stream, lambda chunk: chunk["choices"][0]["delta"].get("content"), stop) if text)
+
     def _generate_with_handler(self, messages, max_tokens, temperature, stop):
         # A chat_format named in the config: llama-cpp-python formats, nothing is cached.
         self.llm.reset()
@@ -422,7 +504,8 @@ class OpenAIEngine:
     Ollama, or a hosted API such as Mistral's. For when the load outgrows one machine."""
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None,
-                 n_ctx: int = 32768, timeout: float = 60.0, retries: int = 2):
+                 n_ctx: int = 32768, timeout: float = 60.0, retries: int = 2,
+                 vision: bool = False):
         try:
             import openai
         except ImportError as exc:  # pragma: no cover - a broken install
@@ -433,6 +516,8 @@ class OpenAIEngine:
         #: the server's vocabulary is unknown: the common templates' markup is defused
         self.markup = Markup()
         self.base_url = base_url
+        #: the server's model reads images (Mistral Small 3.1, a vLLM vision model)
+        self.reads_images = vision
         # The client retries connection errors, timeouts, 429 and 5xx with backoff, and
         # honours Retry-After.
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "none",
@@ -463,8 +548,9 @@ class OpenAIEngine:
         # The server keeps its own prefix cache (vLLM, llama-server): nothing to do here.
         try:
             stream = self.client.chat.completions.create(
-                model=self.name, messages=self.markup.messages(messages), max_tokens=max_tokens,
-                temperature=temperature, stream=True)
+                model=self.name, messages=image_parts(self.markup.messages(messages),
+                                                      self.reads_images),
+                max_tokens=max_tokens, temperature=temperature, stream=True)
         except self._openai.APIStatusError as exc:
             raise ModelError(f"the model server answered {exc.status_code}: {exc.message}"
                              ) from None

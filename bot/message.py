@@ -16,6 +16,10 @@ class Attachment:
     url: str = ""
     content_type: str = ""
     size: int = 0
+    #: request headers the download needs (Slack's bot token): never logged or shown
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: the file's bytes, when the platform hands them over (terminal, HTTP API)
+    data: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Callable
 
 from .acting import Acting
 from .actions import Actions
+from .attachments import AttachmentReader, FileReading, describe, refusal_text
 from .config import Config
 from .engine import ModelQueue
 from .errors import ModelError
@@ -26,6 +27,7 @@ from .knowledge import Hit, KnowledgeBase, Passage
 from .language import MIN_CONFIDENCE, Detection, LanguageDetector, locale_language
 from .message import Answer, Message, Reply
 from .metrics import Metrics
+from .ocr import TextReader
 from .check import SUPPORTED_AT, Checker, answer_sentences, numbers
 from .quote import as_quote, choose_sentences, nearest_passage
 from .screen import ScreenedStream, screen_answer
@@ -58,6 +60,9 @@ TRANSLATE_SYSTEM = ("Translate the user's text into {language}, line by line: on
                     "translation for each line of text. Keep numbers, names, links and code "
                     "as they are. Write only the translation.")
 
+#: tokens an image takes in a vision model's prompt (Mistral Small 3.1: up to about 1,000 for a
+#: screenshot at its 1540-pixel limit)
+IMAGE_TOKENS = 1100
 #: the passages, best first, among which a quote is taken
 QUOTE_FROM = 3
 #: the model queue's name for translations of quotes
@@ -93,6 +98,28 @@ class Pipeline:
         self._names_generation: int | None = None
         #: the action step, when the config declares actions
         self.acting = Acting(self, actions) if actions is not None and len(actions) else None
+        #: reads the files customers send; None when attachments are off
+        self.attachments = self._attachment_reader()
+
+    def _attachment_reader(self) -> AttachmentReader | None:
+        cfg = self.config.attachments
+        if not cfg.enabled:
+            return None
+        reader = None
+        if cfg.ocr:
+            reader = TextReader(self.config.languages, self.config.default_language,
+                                self.detector.probabilities)
+            problem = reader.problem()
+            if problem:
+                log.warning("attachments: images cannot be read: %s", problem)
+                reader = None
+        return AttachmentReader(cfg, reader)
+
+    @property
+    def reads_images(self) -> bool:
+        """The model itself sees images (a vision GGUF with its projector, or a server's
+        vision model)."""
+        return bool(getattr(self.model.engine, "reads_images", False))
 
     def respond(self, message: Message) -> Reply:
         """Start answering `message`; see `Reply` for streaming and the final answer."""
@@ -218,14 +245,28 @@ class Pipeline:
             language = requested or prior or locale or language
             if handed_off:
                 return Answer("", language, kind="handed_off")
-            chat = small_talk(text, self.config.prompt.product)
+            files: list[FileReading] = []
+            if message.attachments and self.attachments is not None:
+                likely = [lang for lang in (requested, self._caption_language(
+                    text, prior, locale), prior, locale) if lang]
+                files = await self.attachments.read(message.attachments, list(
+                    dict.fromkeys(likely)), keep_images=self.reads_images)
+            read = "\n".join(f.text for f in files if f.text)
+            images = [f for f in files if f.image]
+            refused = [f for f in files if f.refusal]
+            chat = None if read or images else small_talk(text, self.config.prompt.product)
             if chat:
                 language = requested or self._small_talk_language(chat, prior or locale,
                                                                   language)
                 answer = Answer(self.texts.get(chat.kind, language), language,
                                 kind="small_talk")
                 return await asyncio.to_thread(self._store, message, text, answer)
-            if not has_words(without_links(text)):
+            typed = has_words(without_links(text))
+            if not typed and not has_words(read) and not images:
+                if refused:
+                    # Only files, and none could be read: say why, in the customer's words.
+                    return Answer(self._refusals(refused, language), language,
+                                  kind="attachment_refused")
                 # Nothing to answer: empty, emoji, or a bare link we will not open.
                 return Answer(self.texts.get("empty", language), language, kind="empty")
             if len(text) > limit:
@@ -233,36 +274,55 @@ class Pipeline:
                 notice = "truncated"
             if self._names_stale():
                 await asyncio.to_thread(self._use_knowledge_names)
-            detection = self.detector.detect(text, requested or prior, locale=locale)
+            # The customer's own words tell their language; without any, the text read from
+            # their screenshot or file does.
+            detection = self.detector.detect(text if typed else read, requested or prior,
+                                             locale=locale)
             # A language the user asked for holds until they ask for another.
             language = requested if requested and not detection.requested \
                 else detection.language
             asked = language if detection.requested else None
             notice = self.texts.get(notice, language) if notice else ""
+            if refused:
+                notice = " ".join(filter(None, [self._refusals(refused, language), notice]))
+            stored = text
+            if files:
+                # The files' text joins the question, marked as read from them, within the
+                # message's length limit; retrieval looks for the words of both.
+                shown = describe(files, self.config.attachments.text_kb)
+                room = max(0, limit - len(text))
+                stored = "\n\n".join(filter(None, [text if typed else "", shown[:room]]))
+                search_text = self.query_of(text if typed else "", read)
+            else:
+                search_text = text
             if detection.unconfigured:
                 # Written in a language babeldesk does not speak: the answer comes in the
                 # conversation's (or the default) language, after the languages it speaks.
                 notice = " ".join(filter(None, [self.languages_spoken(language), notice]))
-            if looks_like_injection(text):
+            if looks_like_injection(stored):
                 log.info("%s: refused an attempt to override the instructions", message.key.id)
                 answer = Answer(self.texts.get("refusal", language), language, kind="refused",
                                 notice=notice)
-                return await asyncio.to_thread(self._store, message, text, answer)
+                return await asyncio.to_thread(self._store, message, stored, answer)
             look_for = ""
             if self.acting is not None:
-                decision = await self.acting.decide(message, text, language)
+                decision = await self.acting.decide(message, stored, language)
                 if decision.step == "search":
                     look_for = str(decision.call.arguments.get("query") or "")
                 elif decision.step != "answer":
-                    answer, seen = await self.acting.act(message, decision, text, language,
+                    answer, seen = await self.acting.act(message, decision, stored, language,
                                                          notice, emit, arrived)
-                    return await asyncio.to_thread(self._store, message, text, answer, seen,
+                    return await asyncio.to_thread(self._store, message, stored, answer, seen,
                                                    asked)
-            hits = await asyncio.to_thread(self._retrieve, message, text, language)
+            if files and read:
+                hits = await asyncio.to_thread(self.retrieve_read, message,
+                                               text if typed else "", read, language)
+            else:
+                hits = await asyncio.to_thread(self._retrieve, message, search_text, language)
             if not hits and look_for.strip():
                 # The model's search_knowledge: a second look-up, in its words.
                 hits = await asyncio.to_thread(self._retrieve, message, look_for, language)
-            question = text
+            question = stored
             if asked and not hits:
                 # "Can you answer in French?" asks nothing new: answer the previous question
                 # again, in French; with none before, say that French it will be.
@@ -271,7 +331,7 @@ class Pipeline:
                 if not hits:
                     answer = Answer(self.texts.get("language_switched", language), language,
                                     kind="language_switched", notice=notice)
-                    return await asyncio.to_thread(self._store, message, text, answer, None,
+                    return await asyncio.to_thread(self._store, message, stored, answer, None,
                                                    asked)
             seen = None
             if not hits:
@@ -279,13 +339,57 @@ class Pipeline:
                                 kind="abstained", notice=notice)
             else:
                 answer, seen = await self.generate(message, question, language, hits, emit,
-                                                    notice, arrived)
-            return await asyncio.to_thread(self._store, message, text, answer, seen, asked)
+                                                    notice, arrived,
+                                                    images=[f.data_url for f in images])
+            return await asyncio.to_thread(self._store, message, stored, answer, seen, asked)
         except ModelError as exc:
             log.error("message %s in %s: %s", message.id, message.key.id, exc)
         except Exception:
             log.exception("message %s in %s failed", message.id, message.key.id)
         return Answer(self.texts.get("error", language), language, kind="error")
+
+    def query_of(self, typed: str, read: str) -> str:
+        """What retrieval looks for when files came with a message: the customer's words,
+        then the text read from the files."""
+        return "\n".join(filter(None, [typed, read]))[:self.config.prompt.max_message_chars]
+
+    def retrieve_read(self, message: Message, typed: str, read: str, language: str
+                      ) -> list[Hit]:
+        """Passages for a message that came with files: looked for with everything read (and
+        the customer's words), or with one line of it when that line finds the same first
+        passage more surely.
+
+        A screenshot holds one or two sentences that say what is wrong among an app's name,
+        buttons, codes and OCR noise, which dilute a search for all of it at once, so the
+        relevance gate declines many. A line alone that agrees with the whole text's own
+        first passage passes it; a line that finds something else is ignored, or one line
+        matching an article by chance would answer an off-topic screenshot. Measured on the
+        screenshot benchmark (docs/performance.md, "Screenshots").
+        """
+        whole = self.query_of(typed, read)
+        best = self._retrieve(message, whole, language)
+        near = {h.passage for h in self.knowledge.search(whole, language, CANDIDATES, 0.0)
+                [:AGREE_TOP]}
+        for line in dict.fromkeys(line for line in read.splitlines() if is_sentence(line)):
+            hits = self._retrieve(message, line, language)
+            if hits and hits[0].passage in near and (not best or max(
+                    h.relevance for h in hits) > max(h.relevance for h in best)):
+                best = hits
+        return best
+
+    def _caption_language(self, text: str, prior: str | None, locale: str | None
+                          ) -> str | None:
+        """The language of the words typed with a file, when they tell it."""
+        if not has_words(without_links(text)):
+            return None
+        detection = self.detector.detect(text, prior, locale=locale)
+        return detection.language if detection.confident or not prior else None
+
+    def _refusals(self, refused: list[FileReading], language: str) -> str:
+        """Why each refused file was not read, in the customer's language."""
+        get = lambda key: self.texts.get(key, language)  # noqa: E731
+        return " ".join(dict.fromkeys(refusal_text(f, get, self.config.attachments.max_mb)
+                                      for f in refused))
 
     def _small_talk_language(self, chat: SmallTalk, prior: str | None, fallback: str) -> str:
         """The language to answer small talk in: the conversation's when the phrase is of it
@@ -427,7 +531,8 @@ class Pipeline:
         return []
 
     def build_prompt(self, message: Message, text: str, language: str,
-                     hits: list[Hit], header: str = PASSAGES_HEADER) -> list[dict]:
+                     hits: list[Hit], header: str = PASSAGES_HEADER,
+                     images: list[str] | None = None) -> list[dict]:
         """The system prompt, the conversation so far as the model saw it, then this turn's
         passages under their titles and headings (see `passage_header`), and the question.
 
@@ -443,6 +548,7 @@ class Pipeline:
         question = self.question_line(text, language)
         budget = engine.n_ctx - cfg.model.max_tokens - TEMPLATE_MARGIN
         budget -= engine.count_tokens(system) + engine.count_tokens(question) + PER_MESSAGE_TOKENS
+        budget -= IMAGE_TOKENS * len(images or ())
         blocks = []
         for i, hit in enumerate(hits, start=1):
             block = f"[{i}] {passage_header(hit.passage)}\n{hit.passage.text}"
@@ -453,8 +559,12 @@ class Pipeline:
             budget -= cost
         user = f"{header}\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
         turns = self._window(message.key, min(cfg.prompt.history_tokens, budget))
-        return [{"role": "system", "content": system}, *turns,
-                {"role": "user", "content": user}]
+        last = {"role": "user", "content": user}
+        if images:
+            # The engine shows them to a model that reads images (bot/engine.py); later
+            # prompts keep the text read from them only.
+            last["images"] = list(images)
+        return [{"role": "system", "content": system}, *turns, last]
 
     @staticmethod
     def question_line(text: str, language: str) -> str:
@@ -492,7 +602,7 @@ class Pipeline:
 
     async def generate(self, message: Message, text: str, language: str, hits: list[Hit],
                        emit: Callable[[str], None], notice: str, arrived: float,
-                       header: str = PASSAGES_HEADER
+                       header: str = PASSAGES_HEADER, images: list[str] | None = None
                        ) -> tuple[Answer, tuple[str, str] | None]:
         """The answer, and for one the model wrote in full, its question and answer as later
         prompts repeat them.
@@ -514,7 +624,7 @@ class Pipeline:
             return self._as_seen(await self._quote(message, text, language, hits, checker,
                                                    notice), text)
         messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits,
-                                           header)
+                                           header, images)
         check = any(hit.passage.language != language for hit in hits)
         shown: list[bool] = []
 
@@ -534,7 +644,7 @@ class Pipeline:
         if raw is None:
             self.metrics.language_retries.labels(language).inc()
             name = LANGUAGE_NAMES.get(language, language)
-            messages[-1] = {"role": "user", "content": messages[-1]["content"].rsplit(
+            messages[-1] = {**messages[-1], "content": messages[-1]["content"].rsplit(
                 "\n\n", 1)[0] + f"\n\n(Write the whole answer in {name} only, whatever the "
                 f"language of the passages.)"}
             raw = await self._stream(message, messages, language, screened.feed, check=False,
@@ -765,6 +875,22 @@ _INJECTION = re.compile(
 
 #: what `Pipeline._stream` returns for an answer that repeated the system prompt
 _LEAKED = "\x00leaked"
+
+
+#: a line's search counts when its first passage is the whole text's first (ungated): 1
+AGREE_TOP = 1
+#: a line read from an image that may say what is wrong: words enough, or (in scripts written
+#: without spaces) characters enough
+SENTENCE_WORDS = 3
+SENTENCE_CHARS = 8
+
+
+def is_sentence(line: str) -> bool:
+    words = line.split()
+    if len(words) >= SENTENCE_WORDS:
+        return True
+    return len(words) < SENTENCE_WORDS and sum(1 for ch in line if ord(ch) >= 0x2E80) \
+        >= SENTENCE_CHARS
 
 
 def looks_like_injection(text: str) -> bool:

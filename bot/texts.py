@@ -34,7 +34,9 @@ TEXT_KEYS = ("no_answer", "handoff", "error", "empty", "truncated", "refusal", "
              "help", "share_button", "status_searching", "status_writing",
              "action_ask", "action_confirm", "confirm_button", "decline_button",
              "action_declined", "action_failed", "action_result", "action_expired",
-             "action_done", "only_asker_action")
+             "action_done", "only_asker_action",
+             "attachment_too_large", "attachment_unsupported", "attachment_unreadable",
+             "attachment_failed")
 
 #: texts that a language added in the config may leave out: the default language's is said
 #: instead (a config written before they existed stays valid)
@@ -43,7 +45,9 @@ FALLBACK_KEYS = ("languages_spoken", "release_words", "handoff_done_direct", "on
                  "greeting", "suggested_prompts", "help", "share_button", "status_searching", "status_writing",
                  "action_ask", "action_confirm", "confirm_button", "decline_button",
                  "action_declined", "action_failed", "action_result", "action_expired",
-                 "action_done", "only_asker_action")
+                 "action_done", "only_asker_action",
+                 "attachment_too_large", "attachment_unsupported", "attachment_unreadable",
+                 "attachment_failed")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -91,6 +95,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'This request is no longer waiting for a confirmation.',
         "action_done": 'Done.',
         "only_asker_action": 'Only the person who asked for this can confirm it.',
+        "attachment_too_large": "Your file “{name}” is over {limit} MB, so I couldn't open it.",
+        "attachment_unsupported": 'I can read pictures (PNG, JPEG, GIF, WebP) and text files (.txt, .log, .json, .csv), but not “{name}”.',
+        "attachment_unreadable": "I couldn't read any text in “{name}”. Could you type the error message?",
+        "attachment_failed": "I couldn't download “{name}”. Please try sending it again.",
     },
     "es": {
         "no_answer": "No he encontrado esto en nuestros artículos de ayuda y prefiero no adivinar.",
@@ -137,6 +145,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Esta solicitud ya no está pendiente de confirmación.',
         "action_done": 'Hecho.',
         "only_asker_action": 'Solo quien lo ha pedido puede confirmarlo.',
+        "attachment_too_large": 'Tu archivo «{name}» supera los {limit} MB, así que no he podido abrirlo.',
+        "attachment_unsupported": 'Puedo leer imágenes (PNG, JPEG, GIF, WebP) y archivos de texto (.txt, .log, .json, .csv), pero no «{name}».',
+        "attachment_unreadable": 'No he podido leer ningún texto en «{name}». ¿Podrías escribir el mensaje de error?',
+        "attachment_failed": 'No he podido descargar «{name}». Por favor, vuelve a enviarlo.',
     },
     "fr": {
         "no_answer": "Je n'ai pas trouvé cela dans nos articles d'aide et je préfère ne pas deviner.",
@@ -183,6 +195,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": "Cette demande n'attend plus de confirmation.",
         "action_done": "C'est fait.",
         "only_asker_action": "Seule la personne qui l'a demandé peut le confirmer.",
+        "attachment_too_large": "Votre fichier « {name} » dépasse {limit} Mo, je n'ai donc pas pu l'ouvrir.",
+        "attachment_unsupported": 'Je peux lire les images (PNG, JPEG, GIF, WebP) et les fichiers texte (.txt, .log, .json, .csv), mais pas « {name} ».',
+        "attachment_unreadable": "Je n'ai pu lire aucun texte dans « {name} ». Pourriez-vous écrire le message d'erreur ?",
+        "attachment_failed": "Je n'ai pas pu télécharger « {name} ». Merci de l'envoyer à nouveau.",
     },
     "de": {
         "no_answer": "Dazu habe ich in unseren Hilfeartikeln nichts gefunden, und raten möchte ich nicht.",
@@ -229,6 +245,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Diese Anfrage wartet nicht mehr auf eine Bestätigung.',
         "action_done": 'Erledigt.',
         "only_asker_action": 'Nur wer darum gebeten hat, kann das bestätigen.',
+        "attachment_too_large": 'Ihre Datei „{name}“ ist größer als {limit} MB, deshalb konnte ich sie nicht öffnen.',
+        "attachment_unsupported": 'Ich kann Bilder (PNG, JPEG, GIF, WebP) und Textdateien (.txt, .log, .json, .csv) lesen, aber nicht „{name}“.',
+        "attachment_unreadable": 'Ich konnte in „{name}“ keinen Text lesen. Könnten Sie die Fehlermeldung abtippen?',
+        "attachment_failed": 'Ich konnte „{name}“ nicht herunterladen. Bitte senden Sie die Datei noch einmal.',
     },
     "it": {
         "no_answer": "Non ho trovato questa informazione nei nostri articoli di assistenza e preferisco non tirare a indovinare.",
@@ -275,6 +295,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Questa richiesta non è più in attesa di conferma.',
         "action_done": 'Fatto.',
         "only_asker_action": "Solo chi l'ha chiesto può confermarlo.",
+        "attachment_too_large": 'Il tuo file «{name}» supera i {limit} MB, quindi non ho potuto aprirlo.',
+        "attachment_unsupported": 'Posso leggere immagini (PNG, JPEG, GIF, WebP) e file di testo (.txt, .log, .json, .csv), ma non «{name}».',
+        "attachment_unreadable": 'Non sono riuscito a leggere alcun testo in «{name}». Potresti scrivere il messaggio di errore?',
+        "attachment_failed": 'Non sono riuscito a scaricare «{name}». Prova a inviarlo di nuovo.',
     },
     "pt": {
         "no_answer": "Não encontrei isto nos nossos artigos de ajuda e prefiro não adivinhar.",
@@ -321,6 +345,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Este pedido já não está à espera de confirmação.',
         "action_done": 'Feito.',
         "only_asker_action": 'Só quem fez este pedido o pode confirmar.',
+        "attachment_too_large": 'O seu ficheiro «{name}» tem mais de {limit} MB, por isso não o consegui abrir.',
+        "attachment_unsupported": 'Consigo ler imagens (PNG, JPEG, GIF, WebP) e ficheiros de texto (.txt, .log, .json, .csv), mas não «{name}».',
+        "attachment_unreadable": 'Não consegui ler nenhum texto em «{name}». Pode escrever a mensagem de erro?',
+        "attachment_failed": 'Não consegui transferir «{name}». Por favor, envie-o de novo.',
     },
     "nl": {
         "no_answer": "Ik heb dit niet gevonden in onze helpartikelen en ik gok liever niet.",
@@ -367,6 +395,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Dit verzoek wacht niet meer op een bevestiging.',
         "action_done": 'Klaar.',
         "only_asker_action": 'Alleen degene die hierom heeft gevraagd, kan dit bevestigen.',
+        "attachment_too_large": 'Je bestand ‘{name}’ is groter dan {limit} MB, dus ik kon het niet openen.',
+        "attachment_unsupported": 'Ik kan afbeeldingen (PNG, JPEG, GIF, WebP) en tekstbestanden (.txt, .log, .json, .csv) lezen, maar niet ‘{name}’.',
+        "attachment_unreadable": 'Ik kon geen tekst lezen in ‘{name}’. Kun je de foutmelding overtypen?',
+        "attachment_failed": 'Ik kon ‘{name}’ niet downloaden. Stuur het alsjeblieft opnieuw.',
     },
     "pl": {
         "no_answer": "Nie znalazłem tego w naszych artykułach pomocy i wolę nie zgadywać.",
@@ -413,6 +445,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Ta prośba nie czeka już na potwierdzenie.',
         "action_done": 'Gotowe.',
         "only_asker_action": 'Tylko osoba, która o to poprosiła, może to potwierdzić.',
+        "attachment_too_large": 'Plik „{name}” ma ponad {limit} MB, więc nie mogłem go otworzyć.',
+        "attachment_unsupported": 'Potrafię odczytać obrazy (PNG, JPEG, GIF, WebP) i pliki tekstowe (.txt, .log, .json, .csv), ale nie „{name}”.',
+        "attachment_unreadable": 'Nie udało mi się odczytać żadnego tekstu z „{name}”. Czy możesz przepisać komunikat błędu?',
+        "attachment_failed": 'Nie udało mi się pobrać „{name}”. Wyślij go proszę jeszcze raz.',
     },
     "ru": {
         "no_answer": "Я не нашёл этого в наших справочных статьях и не хочу гадать.",
@@ -459,6 +495,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Этот запрос больше не ожидает подтверждения.',
         "action_done": 'Готово.',
         "only_asker_action": 'Подтвердить это может только тот, кто об этом попросил.',
+        "attachment_too_large": 'Файл «{name}» больше {limit} МБ, поэтому я не смог его открыть.',
+        "attachment_unsupported": 'Я читаю изображения (PNG, JPEG, GIF, WebP) и текстовые файлы (.txt, .log, .json, .csv), но не «{name}».',
+        "attachment_unreadable": 'Мне не удалось прочитать текст в «{name}». Не могли бы вы написать сообщение об ошибке?',
+        "attachment_failed": 'Не удалось загрузить «{name}». Пожалуйста, отправьте его ещё раз.',
     },
     "uk": {
         "no_answer": "Я не знайшов цього в наших довідкових статтях і не хочу вгадувати.",
@@ -505,6 +545,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Цей запит більше не чекає на підтвердження.',
         "action_done": 'Готово.',
         "only_asker_action": 'Підтвердити це може лише той, хто про це попросив.',
+        "attachment_too_large": 'Файл «{name}» більший за {limit} МБ, тому я не зміг його відкрити.',
+        "attachment_unsupported": 'Я читаю зображення (PNG, JPEG, GIF, WebP) і текстові файли (.txt, .log, .json, .csv), але не «{name}».',
+        "attachment_unreadable": 'Мені не вдалося прочитати текст у «{name}». Чи не могли б ви написати повідомлення про помилку?',
+        "attachment_failed": 'Не вдалося завантажити «{name}». Будь ласка, надішліть його ще раз.',
     },
     "tr": {
         "no_answer": "Bunu yardım makalelerimizde bulamadım ve tahmin yürütmek istemiyorum.",
@@ -551,6 +595,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Bu istek artık onay beklemiyor.',
         "action_done": 'Tamamlandı.',
         "only_asker_action": 'Bunu yalnızca bu isteği yapan kişi onaylayabilir.',
+        "attachment_too_large": "“{name}” dosyanız {limit} MB'tan büyük olduğu için açamadım.",
+        "attachment_unsupported": 'Resimleri (PNG, JPEG, GIF, WebP) ve metin dosyalarını (.txt, .log, .json, .csv) okuyabiliyorum, ancak “{name}” dosyasını okuyamıyorum.',
+        "attachment_unreadable": '“{name}” içinde hiçbir metin okuyamadım. Hata mesajını yazabilir misiniz?',
+        "attachment_failed": '“{name}” dosyasını indiremedim. Lütfen tekrar gönderin.',
     },
     "ar": {
         "no_answer": "لم أجد هذا في مقالات المساعدة لدينا، وأفضّل ألا أخمّن.",
@@ -597,6 +645,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'لم يعد هذا الطلب بانتظار التأكيد.',
         "action_done": 'تم.',
         "only_asker_action": 'يمكن فقط لصاحب هذا الطلب تأكيده.',
+        "attachment_too_large": 'ملفك «{name}» أكبر من {limit} ميغابايت، لذلك لم أتمكن من فتحه.',
+        "attachment_unsupported": 'يمكنني قراءة الصور (PNG وJPEG وGIF وWebP) والملفات النصية (.txt و.log و.json و.csv)، لكن ليس «{name}».',
+        "attachment_unreadable": 'لم أتمكن من قراءة أي نص في «{name}». هل يمكنك كتابة رسالة الخطأ؟',
+        "attachment_failed": 'لم أتمكن من تنزيل «{name}». يرجى إرساله مرة أخرى.',
     },
     "hi": {
         "no_answer": "मुझे यह हमारे सहायता लेखों में नहीं मिला, और मैं अनुमान नहीं लगाना चाहता।",
@@ -643,6 +695,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'यह अनुरोध अब पुष्टि की प्रतीक्षा में नहीं है।',
         "action_done": 'हो गया।',
         "only_asker_action": 'केवल यह अनुरोध करने वाला ही इसकी पुष्टि कर सकता है।',
+        "attachment_too_large": 'आपकी फ़ाइल “{name}” {limit} MB से बड़ी है, इसलिए मैं इसे खोल नहीं सका।',
+        "attachment_unsupported": 'मैं तस्वीरें (PNG, JPEG, GIF, WebP) और टेक्स्ट फ़ाइलें (.txt, .log, .json, .csv) पढ़ सकता हूँ, लेकिन “{name}” नहीं।',
+        "attachment_unreadable": 'मैं “{name}” में कोई टेक्स्ट नहीं पढ़ सका। क्या आप त्रुटि संदेश लिख सकते हैं?',
+        "attachment_failed": 'मैं “{name}” डाउनलोड नहीं कर सका। कृपया इसे फिर से भेजें।',
     },
     "ja": {
         "no_answer": "ヘルプ記事の中にこの件に関する情報が見つかりませんでした。推測でお答えすることは控えます。",
@@ -689,6 +745,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'このリクエストはすでに確認待ちではありません。',
         "action_done": '完了しました。',
         "only_asker_action": 'この操作を確定できるのは、依頼をした方のみです。',
+        "attachment_too_large": 'ファイル「{name}」は {limit} MB を超えているため、開けませんでした。',
+        "attachment_unsupported": '画像（PNG、JPEG、GIF、WebP）とテキストファイル（.txt、.log、.json、.csv）は読めますが、「{name}」は読めません。',
+        "attachment_unreadable": '「{name}」から文字を読み取れませんでした。エラーメッセージを入力していただけますか？',
+        "attachment_failed": '「{name}」をダウンロードできませんでした。もう一度送ってください。',
     },
     "ko": {
         "no_answer": "도움말 문서에서 이 내용을 찾지 못했습니다. 추측으로 답변드리지는 않겠습니다.",
@@ -735,6 +795,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": '이 요청은 더 이상 확인을 기다리고 있지 않습니다.',
         "action_done": '완료되었습니다.',
         "only_asker_action": '이 요청을 한 분만 확인할 수 있습니다.',
+        "attachment_too_large": '파일 “{name}”이(가) {limit}MB를 넘어서 열 수 없었습니다.',
+        "attachment_unsupported": '이미지(PNG, JPEG, GIF, WebP)와 텍스트 파일(.txt, .log, .json, .csv)은 읽을 수 있지만 “{name}”은(는) 읽을 수 없습니다.',
+        "attachment_unreadable": '“{name}”에서 글자를 읽을 수 없었습니다. 오류 메시지를 입력해 주시겠어요?',
+        "attachment_failed": '“{name}”을(를) 내려받을 수 없었습니다. 다시 보내 주세요.',
     },
     "zh": {
         "no_answer": "我在帮助文章中没有找到相关内容，不想随意猜测。",
@@ -781,6 +845,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": '此请求已不再等待确认。',
         "action_done": '已完成。',
         "only_asker_action": '只有提出此请求的人才能确认。',
+        "attachment_too_large": '您的文件“{name}”超过 {limit} MB，无法打开。',
+        "attachment_unsupported": '我可以读取图片（PNG、JPEG、GIF、WebP）和文本文件（.txt、.log、.json、.csv），但无法读取“{name}”。',
+        "attachment_unreadable": '我没能从“{name}”中读出任何文字。您能把错误信息打出来吗？',
+        "attachment_failed": '我没能下载“{name}”。请重新发送。',
     },
     "vi": {
         "no_answer": "Tôi không tìm thấy thông tin này trong các bài viết trợ giúp và tôi không muốn đoán.",
@@ -827,6 +895,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Yêu cầu này không còn chờ xác nhận nữa.',
         "action_done": 'Đã xong.',
         "only_asker_action": 'Chỉ người đưa ra yêu cầu này mới có thể xác nhận.',
+        "attachment_too_large": 'Tệp “{name}” của bạn lớn hơn {limit} MB nên tôi không mở được.',
+        "attachment_unsupported": 'Tôi đọc được hình ảnh (PNG, JPEG, GIF, WebP) và tệp văn bản (.txt, .log, .json, .csv), nhưng không đọc được “{name}”.',
+        "attachment_unreadable": 'Tôi không đọc được chữ nào trong “{name}”. Bạn có thể gõ lại thông báo lỗi không?',
+        "attachment_failed": 'Tôi không tải được “{name}”. Vui lòng gửi lại.',
     },
     "id": {
         "no_answer": "Saya tidak menemukan hal ini di artikel bantuan kami, dan saya tidak ingin menebak.",
@@ -873,6 +945,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Permintaan ini sudah tidak menunggu konfirmasi.',
         "action_done": 'Selesai.',
         "only_asker_action": 'Hanya orang yang mengajukan permintaan ini yang dapat mengonfirmasinya.',
+        "attachment_too_large": 'Berkas “{name}” Anda lebih dari {limit} MB, jadi saya tidak bisa membukanya.',
+        "attachment_unsupported": 'Saya bisa membaca gambar (PNG, JPEG, GIF, WebP) dan berkas teks (.txt, .log, .json, .csv), tetapi tidak “{name}”.',
+        "attachment_unreadable": 'Saya tidak bisa membaca teks apa pun di “{name}”. Bisakah Anda mengetik pesan kesalahannya?',
+        "attachment_failed": 'Saya tidak bisa mengunduh “{name}”. Silakan kirim lagi.',
     },
     "sv": {
         "no_answer": "Jag hittade inte detta i våra hjälpartiklar och vill hellre inte gissa.",
@@ -919,6 +995,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Den här förfrågan väntar inte längre på en bekräftelse.',
         "action_done": 'Klart.',
         "only_asker_action": 'Bara den som bad om det här kan bekräfta det.',
+        "attachment_too_large": 'Din fil ”{name}” är större än {limit} MB, så jag kunde inte öppna den.',
+        "attachment_unsupported": 'Jag kan läsa bilder (PNG, JPEG, GIF, WebP) och textfiler (.txt, .log, .json, .csv), men inte ”{name}”.',
+        "attachment_unreadable": 'Jag kunde inte läsa någon text i ”{name}”. Kan du skriva av felmeddelandet?',
+        "attachment_failed": 'Jag kunde inte hämta ”{name}”. Skicka den gärna igen.',
     },
     "he": {
         "no_answer": "לא מצאתי את זה במאמרי העזרה שלנו, ואני מעדיף לא לנחש.",
@@ -965,6 +1045,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'הבקשה הזו כבר לא ממתינה לאישור.',
         "action_done": 'בוצע.',
         "only_asker_action": 'רק מי שביקש את הפעולה הזו יכול לאשר אותה.',
+        "attachment_too_large": 'הקובץ „{name}” גדול מ-{limit} MB, ולכן לא הצלחתי לפתוח אותו.',
+        "attachment_unsupported": 'אני יכול לקרוא תמונות (PNG, JPEG, GIF, WebP) וקובצי טקסט (.txt, .log, .json, .csv), אבל לא את „{name}”.',
+        "attachment_unreadable": 'לא הצלחתי לקרוא טקסט ב-„{name}”. אפשר להקליד את הודעת השגיאה?',
+        "attachment_failed": 'לא הצלחתי להוריד את „{name}”. אנא שלחו אותו שוב.',
     },
     "el": {
         "no_answer": "Δεν βρήκα αυτή την πληροφορία στα άρθρα βοήθειάς μας και προτιμώ να μην κάνω εικασίες.",
@@ -1011,6 +1095,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Αυτό το αίτημα δεν περιμένει πλέον επιβεβαίωση.',
         "action_done": 'Έγινε.',
         "only_asker_action": 'Μόνο όποιος το ζήτησε μπορεί να το επιβεβαιώσει.',
+        "attachment_too_large": 'Το αρχείο «{name}» είναι μεγαλύτερο από {limit} MB, οπότε δεν μπόρεσα να το ανοίξω.',
+        "attachment_unsupported": 'Μπορώ να διαβάσω εικόνες (PNG, JPEG, GIF, WebP) και αρχεία κειμένου (.txt, .log, .json, .csv), αλλά όχι το «{name}».',
+        "attachment_unreadable": 'Δεν μπόρεσα να διαβάσω κείμενο στο «{name}». Μπορείτε να πληκτρολογήσετε το μήνυμα σφάλματος;',
+        "attachment_failed": 'Δεν μπόρεσα να κατεβάσω το «{name}». Στείλτε το ξανά, παρακαλώ.',
     },
     "ro": {
         "no_answer": "Nu am găsit acest lucru în articolele noastre de ajutor și prefer să nu fac presupuneri.",
@@ -1057,6 +1145,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'Această solicitare nu mai așteaptă o confirmare.',
         "action_done": 'Gata.',
         "only_asker_action": 'Doar persoana care a cerut acest lucru îl poate confirma.',
+        "attachment_too_large": 'Fișierul „{name}” depășește {limit} MB, așa că nu l-am putut deschide.',
+        "attachment_unsupported": 'Pot citi imagini (PNG, JPEG, GIF, WebP) și fișiere text (.txt, .log, .json, .csv), dar nu „{name}”.',
+        "attachment_unreadable": 'Nu am putut citi niciun text în „{name}”. Puteți scrie mesajul de eroare?',
+        "attachment_failed": 'Nu am putut descărca „{name}”. Vă rog să îl trimiteți din nou.',
     },
     "th": {
         "no_answer": "ไม่พบเรื่องนี้ในบทความช่วยเหลือของเรา จึงขอไม่ตอบโดยการคาดเดา",
@@ -1103,6 +1195,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "action_expired": 'คำขอนี้ไม่ได้รอการยืนยันอีกต่อไปแล้ว',
         "action_done": 'เรียบร้อยแล้ว',
         "only_asker_action": 'เฉพาะผู้ที่ส่งคำขอนี้เท่านั้นที่สามารถยืนยันได้',
+        "attachment_too_large": 'ไฟล์ “{name}” มีขนาดเกิน {limit} MB จึงเปิดไม่ได้',
+        "attachment_unsupported": 'ฉันอ่านรูปภาพ (PNG, JPEG, GIF, WebP) และไฟล์ข้อความ (.txt, .log, .json, .csv) ได้ แต่อ่าน “{name}” ไม่ได้',
+        "attachment_unreadable": 'ฉันอ่านข้อความใน “{name}” ไม่ได้ ช่วยพิมพ์ข้อความแสดงข้อผิดพลาดได้ไหม',
+        "attachment_failed": 'ฉันดาวน์โหลด “{name}” ไม่ได้ กรุณาส่งอีกครั้ง',
     },
 }
 

@@ -604,6 +604,10 @@ class FakeDiscord:
         self.intents: int | None = None
         self.seq = 0
         self.dispatched: list[dict] = []          # every op 0 payload of the session, in order
+        #: files customers attached, as the CDN serves them: path → (bytes, content type)
+        self.cdn: dict[str, tuple[bytes, str]] = {}
+        #: every CDN download: (path, its query)
+        self.cdn_gets: list[tuple[str, dict]] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -614,6 +618,7 @@ class FakeDiscord:
         for path in ("/gateway", "/resume-gateway", "/"):
             app.router.add_get(path, self._gateway)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api)
+        app.router.add_get("/attachments/{tail:.*}", self._cdn)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -917,6 +922,24 @@ class FakeDiscord:
             return web.Response(status=status, headers=headers)
         return web.Response(status=status, body=json.dumps(body).encode(),
                             headers={"Content-Type": "application/json", **(headers or {})})
+
+    def attach(self, filename: str, data: bytes, content_type: str,
+               channel_id: int = SUPPORT) -> dict:
+        """A customer's file as a MESSAGE_CREATE carries it, served by this fake's CDN.
+        Discord's attachment URLs are signed (ex, is, hm): the CDN refuses one without."""
+        aid = snowflake()
+        path = f"/attachments/{channel_id}/{aid}/{filename}"
+        self.cdn[path] = (data, content_type)
+        url = f"{self.url}{path}?ex=6a1b2c3d&is=6a19dabd&hm={aid:x}&"
+        return {"id": str(aid), "filename": filename, "size": len(data), "url": url,
+                "proxy_url": url, "content_type": content_type, "width": 640, "height": 480}
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        self.cdn_gets.append((request.path, dict(request.query)))
+        if request.path not in self.cdn or not {"ex", "is", "hm"} <= set(request.query):
+            return web.Response(status=404, text="This content is no longer available.")
+        data, content_type = self.cdn[request.path]
+        return web.Response(body=data, content_type=content_type)
 
     async def _unknown(self, request: web.Request) -> web.Response:
         call = Call(request.method, request.path, None, time.monotonic(),

@@ -88,6 +88,12 @@ class FakeSlack:
         #: unless it expected them
         self.refused_blocks: list[Call] = []
         self.expect_refused_blocks = False
+        #: uploaded files: path under /files-pri → (bytes, mimetype); downloads need a token
+        self.files: dict[str, tuple[bytes, str]] = {}
+        #: every download of a file: (path, the Authorization header it came with)
+        self.downloads: list[tuple[str, str]] = []
+        #: messages conversations.history and .replies know: (channel, ts) → message
+        self.messages: dict[tuple[str, str], dict] = {}
         self._transports: dict[int, object] = {}
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -99,6 +105,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)  # slack_sdk reads users.* with GET
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/hooks/{tail:.*}", self._hook)
+        app.router.add_get("/files-pri/{tail:.*}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -156,6 +163,41 @@ class FakeSlack:
             call.result = self._result(method, params)
         return web.json_response(call.result)
 
+    def upload(self, name: str, data: bytes, mimetype: str) -> dict:
+        """A file as a customer's message carries it (a file object of `files`)."""
+        file_id = f"F0{uuid.uuid4().hex[:9].upper()}"
+        path = f"{TEAM}-{file_id}/{name}"
+        self.files[path] = (data, mimetype)
+        url = f"{self.url}/files-pri/{path}"
+        return {"id": file_id, "created": int(time.time()), "timestamp": int(time.time()),
+                "name": name, "title": name, "mimetype": mimetype,
+                "filetype": name.rsplit(".", 1)[-1], "user": "U0CUSTOMER", "size": len(data),
+                "mode": "hosted", "is_external": False, "is_public": True,
+                "url_private": url,
+                "url_private_download": f"{self.url}/files-pri/{TEAM}-{file_id}/download/{name}",
+                "permalink": f"https://kettlebird.slack.com/files/U0CUSTOMER/{file_id}/{name}"}
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """files.slack.com: the file for a valid bot token, Slack's sign-in page (200,
+        HTML) without one."""
+        path = request.match_info["tail"].replace("/download/", "/", 1)
+        auth = request.headers.get("Authorization", "")
+        self.downloads.append((path, auth))
+        token = auth.removeprefix("Bearer ")
+        if not token.startswith("xoxb-") or token in self.rejected_tokens:
+            return web.Response(text="<!DOCTYPE html><html><title>Slack</title>sign in</html>",
+                                content_type="text/html")
+        if path not in self.files:
+            return web.Response(status=404, text="file not found")
+        data, mimetype = self.files[path]
+        return web.Response(body=data, content_type=mimetype)
+
+    def remember(self, event: dict, files: list[dict]) -> None:
+        """The message behind `event` as conversations.history/.replies return it."""
+        message = {k: v for k, v in event.items() if k not in ("channel", "event_ts")}
+        message.update(type="message", files=files, upload=False)
+        self.messages[(event["channel"], event["ts"])] = message
+
     def response_url(self, name: str) -> str:
         return f"{self.url}/hooks/commands/{TEAM}/{name}"
 
@@ -194,6 +236,19 @@ class FakeSlack:
             return {"ok": True, "channel": params.get("channel"),
                     "permalink": f"https://kettlebird.slack.com/archives/{params.get('channel')}"
                                  f"/p{ts}"}
+        if method in ("conversations.history", "conversations.replies"):
+            channel = params.get("channel")
+            latest = float(params.get("latest") or "inf")
+            oldest = float(params.get("oldest") or 0)
+            inclusive = params.get("inclusive") in ("true", "1", True)
+            found = sorted((m for (c, ts), m in self.messages.items() if c == channel and (
+                oldest <= float(ts) <= latest if inclusive else oldest < float(ts) < latest)
+                and (method == "conversations.history" and not m.get("thread_ts")
+                     or method == "conversations.replies"
+                     and m.get("thread_ts", m["ts"]) == params.get("ts"))),
+                key=lambda m: float(m["ts"]), reverse=method == "conversations.history")
+            return {"ok": True, "messages": found[:int(params.get("limit") or 100)],
+                    "has_more": False}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
         if method == "usergroups.users.list":

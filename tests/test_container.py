@@ -93,3 +93,21 @@ def test_container_check(capsys):
     reader.join(timeout=10)
     assert returncode == 0, (f"scripts/container-check failed (exit {returncode}); last lines:\n"
                              + "\n".join(tail))
+
+
+def test_the_image_has_tesseract_models_for_its_languages(tmp_path):
+    """Screenshots in every language of the image's config are read: the Dockerfile installs
+    the Tesseract pack each of them needs."""
+    import re
+
+    from bot.ocr import TextReader, package_of
+
+    data = yaml.safe_load((ROOT / "docker" / "config.yaml").read_text(encoding="utf-8"))
+    data.update(data_dir=str(tmp_path), knowledge={"path": str(ROOT / "knowledge")})
+    config = make_config(data, base=tmp_path)
+    installed = set(re.findall(r"tesseract-ocr-[a-z-]+",
+                               (ROOT / "Dockerfile").read_text(encoding="utf-8")))
+    empty = tmp_path / "tessdata"
+    empty.mkdir()
+    wanted = {package_of(code) for code in TextReader(config.languages, tessdata=empty).missing()}
+    assert wanted and wanted <= installed, sorted(wanted - installed)
