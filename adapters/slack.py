@@ -647,8 +647,9 @@ class SlackAdapter:
         ts, channel, thread = event["ts"], event["channel"], event.get("thread_ts")
         try:
             if thread and thread != ts:
+                # A thread's parent comes first whatever the range: room for it and the reply.
                 found = await self.client.conversations_replies(
-                    channel=channel, ts=thread, oldest=ts, latest=ts, inclusive=True, limit=1)
+                    channel=channel, ts=thread, oldest=ts, latest=ts, inclusive=True, limit=2)
             else:
                 found = await self.client.conversations_history(
                     channel=channel, latest=ts, inclusive=True, limit=1)

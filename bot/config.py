@@ -311,7 +311,7 @@ class AttachmentConfig:
     max_megapixels: float = 40.0
     #: a text file's first this many kilobytes are read
     text_kb: int = 16
-    #: files read per message; more are ignored, with a word to the customer
+    #: files read per message; the rest are ignored
     max_files: int = 4
     #: read the text in images (Tesseract): the offline default
     ocr: bool = True

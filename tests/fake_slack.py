@@ -247,6 +247,10 @@ class FakeSlack:
                      or method == "conversations.replies"
                      and m.get("thread_ts", m["ts"]) == params.get("ts"))),
                 key=lambda m: float(m["ts"]), reverse=method == "conversations.history")
+            if method == "conversations.replies":
+                # Slack puts the thread's parent first, whatever the range asked for.
+                parent = self.messages.get((channel, params.get("ts")))
+                found = ([parent] if parent else []) + [m for m in found if m is not parent]
             return {"ok": True, "messages": found[:int(params.get("limit") or 100)],
                     "has_more": False}
         if method == "chat.postEphemeral":

@@ -88,8 +88,10 @@ def adapter_key(slack, event):
 async def test_slack_a_mention_in_a_thread_reads_the_reply_s_files(slack):
     fake, _ = slack
     file = fake.upload("pantalla.png", shot("es-dialog-offline.png"), "image/png")
+    parent = app_mention("hola", ts="1700100000.000900")
     event = app_mention("me sale esto", ts="1700100100.000200",
                         thread_ts="1700100000.000900")
+    fake.remember(parent, [])
     fake.remember(event, [file])
     await fake.push(envelope(event))
     await fake.wait_for(lambda: final_text(fake), timeout=WAIT)
