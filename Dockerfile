@@ -79,10 +79,10 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 FROM ${BASE_RUNTIME_IMAGE}
 
 ARG DEBIAN_FRONTEND=noninteractive
-# hadolint ignore=DL3008
 # Tesseract's language models (about 60 MB) read customers' screenshots: one pack for each of
 # the default languages, and osd for the script of an image sent without words
 # (tests/test_container.py keeps this list in step with docker/config.yaml).
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libgomp1 python3 tini \
         tesseract-ocr-osd tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-fra tesseract-ocr-deu \

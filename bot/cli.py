@@ -233,6 +233,8 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             print(f"model      ok: {path} ({embedded}quantisation "
                   f"{probe.quantisation or 'not stated'}, GGUF metadata name "
                   f"{probe.model_name!r}), loads, n_ctx {engine.n_ctx}")
+            if engine.lora:
+                print(f"lora       ok: {engine.lora[0]} applied at scale {engine.lora[1]:g}")
     except BabeldeskError as exc:
         ok = False
         print(f"model      FAIL: {exc}")

@@ -113,6 +113,10 @@ class ModelConfig:
     #: openai: the server's model reads images (Mistral Small 3.1, a vLLM vision model):
     #: screenshots go to it as image parts
     vision: bool = False
+    #: llama: a GGUF LoRA adapter (fine-tuned on your exported conversations, see README,
+    #: "Fine-tuning") applied on top of the model, and its strength
+    lora_path: Path | None = None
+    lora_scale: float = 1.0
 
     def validate(self, key: str) -> None:
         check(self.backend in ("llama", "openai"), f"{key}.backend",
@@ -131,6 +135,8 @@ class ModelConfig:
                   "must name the server's model (like mistral-small-latest) when backend is "
                   "'openai'")
             check_env_name(f"{key}.api_key_env", self.api_key_env, False)
+            check(self.lora_path is None, f"{key}.lora_path",
+                  "is for the llama backend; a server loads its own adapters")
             check(self.mmproj is None, f"{key}.mmproj",
                   "is for the llama backend; with openai, set model.vision: true when the "
                   "server's model reads images")
@@ -139,6 +145,10 @@ class ModelConfig:
                   "is for the openai backend; a GGUF reads images with model.mmproj")
             check(self.mmproj is None or self.mmproj.is_file(), f"{key}.mmproj",
                   f"no such file: {self.mmproj}")
+            check(self.lora_path is None or self.lora_path.is_file(), f"{key}.lora_path",
+                  f"no such file: {self.lora_path}")
+            check(0 < self.lora_scale <= 4, f"{key}.lora_scale",
+                  f"must be greater than 0 and at most 4, got {self.lora_scale}")
             check(self.parallel == 1, f"{key}.parallel",
                   "must be 1 for the llama backend (one model in this process answers one "
                   "message at a time)")

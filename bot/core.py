@@ -73,6 +73,11 @@ def probe_model(config: Config, progress: Progress | None = None,
     prepare_data_dir(config)
     probe = check_model_runs(path, config.data_dir / PROBE_FILE, threads=cfg.threads,
                              gpu_layers=cfg.gpu_layers, flash_attn=cfg.flash_attn)
+    if cfg.lora_path is not None:
+        # The build runs the model; now the adapter, apart, so a bad one is named as such.
+        check_model_runs(path, config.data_dir / PROBE_FILE, threads=cfg.threads,
+                         gpu_layers=cfg.gpu_layers, flash_attn=cfg.flash_attn,
+                         lora_path=cfg.lora_path, lora_scale=cfg.lora_scale)
     return path, probe
 
 
@@ -88,7 +93,8 @@ def load_engine(config: Config, progress: Progress | None = None,
     log.info("loading model %s", path)
     return LlamaEngine(path, n_ctx=cfg.n_ctx, threads=cfg.threads, gpu_layers=cfg.gpu_layers,
                        chat_format=cfg.chat_format, cache_mb=cfg.cache_mb,
-                       flash_attn=cfg.flash_attn, mmproj=cfg.mmproj)
+                       flash_attn=cfg.flash_attn, mmproj=cfg.mmproj, lora_path=cfg.lora_path,
+                       lora_scale=cfg.lora_scale)
 
 
 @dataclass

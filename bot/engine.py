@@ -211,7 +211,8 @@ class LlamaEngine:
 
     def __init__(self, path: Path, n_ctx: int = 4096, threads: int = 0, gpu_layers: int = 0,
                  chat_format: str | None = None, cache_mb: int = 0, flash_attn: bool = True,
-                 mmproj: Path | None = None):
+                 mmproj: Path | None = None, lora_path: Path | None = None,
+                 lora_scale: float = 1.0):
         try:
             import llama_cpp
             from llama_cpp import Llama
@@ -229,9 +230,26 @@ class LlamaEngine:
             self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx,
                              n_threads=threads or max(1, os.cpu_count() or 1),
                              n_gpu_layers=gpu_layers, chat_format=chat_format or None,
-                             flash_attn=flash_attn, verbose=False)
+                             flash_attn=flash_attn, verbose=False,
+                             lora_path=str(lora_path) if lora_path else None,
+                             lora_scale=lora_scale)
         except (ValueError, RuntimeError, OSError) as exc:
+            if lora_path and "LoRA" in str(exc):
+                raise ModelError(f"cannot apply the LoRA adapter {lora_path} to {self.path}: "
+                                 "is it a GGUF adapter made for this model? (llama.cpp's "
+                                 "convert_lora_to_gguf.py makes one from a PEFT adapter)"
+                                 ) from exc
             raise ModelError(f"cannot load the model {self.path}: {exc}") from exc
+        if lora_path and not self.llm._lora_adapter:
+            # llama.cpp refused it (logged on stderr) and llama-cpp-python 0.3.36 carries on
+            # with a NULL adapter, which is not None: the model would run without it.
+            raise ModelError(f"cannot apply the LoRA adapter {lora_path} to {self.path}: "
+                             "llama.cpp refused it (made for another model or "
+                             "architecture?); make it with llama.cpp's "
+                             "convert_lora_to_gguf.py from a PEFT adapter trained on this "
+                             "base model")
+        #: the LoRA adapter applied, for `babeldesk check` and the logs
+        self.lora = (Path(lora_path), lora_scale) if lora_path else None
         self.name = self.llm.metadata.get("general.name", self.path.stem)
         #: this model's control tokens, as typed text, defused in every message
         self.markup = Markup([*self._control_tokens(), *KNOWN_MARKUP])

@@ -129,13 +129,21 @@ def _read(cache: Path) -> dict:
 
 
 def check_model_runs(path: Path, cache: Path, threads: int = 0, gpu_layers: int = 0,
-                     flash_attn: bool = True, command: list[str] | None = None) -> Probe:
+                     flash_attn: bool = True, command: list[str] | None = None,
+                     lora_path: Path | None = None, lora_scale: float = 1.0) -> Probe:
     """Run the probe for `path` in a child process, or recall its outcome; BuildCrash when
     the child is killed by a signal, ModelError when llama.cpp refuses the model.
 
-    `command` replaces the child's command line (the settings JSON is appended).
+    With `lora_path`, the model runs with that LoRA adapter applied: llama.cpp crashes on
+    some adapters it loads without complaint (tensors in float64, say), so a crash is then
+    the adapter's ModelError. `command` replaces the child's command line (the settings JSON
+    is appended).
     """
     settings = {"threads": threads, "gpu_layers": gpu_layers, "flash_attn": flash_attn}
+    if lora_path is not None:
+        st = Path(lora_path).stat()
+        settings.update(lora_path=str(Path(lora_path).resolve()), lora_scale=lora_scale,
+                        lora_file=[st.st_size, st.st_mtime_ns])
     key = _key(path, settings)
     known = _read(cache)
     if key in known:
@@ -161,6 +169,12 @@ def check_model_runs(path: Path, cache: Path, threads: int = 0, gpu_layers: int 
         except ValueError:
             name = f"signal {-child.returncode}"
         log.debug("the probe's output:\n%s", child.stderr)
+        if lora_path is not None:
+            raise ModelError(
+                f"llama.cpp crashed ({name}) running {path.name} with the LoRA adapter "
+                f"{lora_path}: the adapter does not suit this model or this llama.cpp (make "
+                "it with llama.cpp's convert_lora_to_gguf.py from a PEFT adapter trained on "
+                "this base model; tensors in F32, F16 or BF16)")
         raise BuildCrash(
             f"llama.cpp crashed ({name}) running the model on this CPU: this "
             f"llama-cpp-python build uses instructions this processor lacks or mishandles; "
@@ -205,9 +219,13 @@ def _run(settings: dict) -> dict:
         llm = Llama(model_path=settings["path"], n_ctx=256,
                     n_threads=settings["threads"] or max(1, os.cpu_count() or 1),
                     n_gpu_layers=settings["gpu_layers"], flash_attn=settings["flash_attn"],
-                    verbose=False)
+                    lora_path=settings.get("lora_path"),
+                    lora_scale=settings.get("lora_scale", 1.0), verbose=False)
     except (ValueError, RuntimeError, OSError) as exc:
         return {"error": str(exc)}
+    if settings.get("lora_path") and not llm._lora_adapter:
+        return {"error": f"llama.cpp refused the LoRA adapter {settings['lora_path']} (made "
+                         "for another model or architecture?)"}
     tokens = llm.tokenize(PROMPT.encode("utf-8"), add_bos=True)
     generated = 0
     for _ in llm.generate(tokens, temp=0.0, reset=True):

@@ -100,6 +100,18 @@ async def test_slack_a_mention_in_a_thread_reads_the_reply_s_files(slack):
     assert "es/problemas.md" in sources_of(fake)
 
 
+async def test_slack_a_direct_message_with_a_screenshot_downloads_it_with_the_token(slack):
+    fake, _ = slack
+    dm = im_message("", ts="1700100150.000100")
+    file = fake.upload("IMG_2041.png", shot("es-dialog-offline.png"), "image/png")
+    dm.update(subtype="file_share", files=[file], upload=True)
+    await fake.push(envelope(dm))
+    await fake.wait_for(lambda: final_text(fake), timeout=WAIT)
+    assert not fake.calls_to("conversations.history")  # the event had its files
+    assert [auth for _, auth in fake.downloads] == ["Bearer xoxb-test"]
+    assert "es/problemas.md" in sources_of(fake)
+
+
 async def test_slack_an_oversized_or_unreadable_file_gets_a_localised_reply(slack, core):
     fake, _ = slack
     fake.users["U0CUSTOMER"] = {"locale": "de-DE"}
