@@ -78,6 +78,16 @@ def add_action_calls(db: sqlite_utils.Database) -> None:
     db["action_calls"].create_index(["created"])
 
 
+@migrations()
+def add_turn_outcomes(db: sqlite_utils.Database) -> None:
+    # What became of each answer (Answer.kind: answer, abstained, refused, error, ...) and how
+    # long the customer waited for its first words and for all of it: `babeldesk report`.
+    db["turns"].add_column("kind", str)
+    db["turns"].add_column("first_token", float)
+    db["turns"].add_column("seconds", float)
+    db["turns"].create_index(["created"])
+
+
 #: seconds a platform event id is remembered for; Slack retries within minutes
 SEEN_EVENTS_KEEP = 86400
 
@@ -113,6 +123,11 @@ class Turn:
     #: the text the model saw for this turn, when it differs from `text`
     prompt: str = ""
     id: int | None = None
+    #: an answer's outcome (`Answer.kind`), and the seconds from the message's arrival to
+    #: the answer's first words and to its end
+    kind: str = ""
+    first_token: float | None = None
+    seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -200,10 +215,12 @@ class History:
             for turn in (question, answer):
                 turn_id = self.db.execute(
                     "INSERT INTO turns (conversation_id, role, author, text, language, sources, "
-                    "abstained, created, prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "abstained, created, prompt, kind, first_token, seconds) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [key.id, turn.role, turn.author, turn.text, turn.language,
                      json.dumps([s.to_dict() for s in turn.sources], ensure_ascii=False),
-                     int(turn.abstained), turn.created or now, turn.prompt or None]).lastrowid
+                     int(turn.abstained), turn.created or now, turn.prompt or None,
+                     turn.kind or None, turn.first_token, turn.seconds]).lastrowid
             if max_turns:
                 self._delete_turns(
                     "SELECT id FROM turns WHERE conversation_id = ? AND id NOT IN (SELECT id "

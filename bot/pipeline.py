@@ -7,6 +7,7 @@ normalise → detect language → retrieve passages → build the prompt → gen
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import re
@@ -67,6 +68,20 @@ IMAGE_TOKENS = 1100
 QUOTE_FROM = 3
 #: the model queue's name for translations of quotes
 TRANSLATIONS = "babeldesk:translations"
+
+
+@dataclasses.dataclass
+class Timing:
+    """When the message being answered arrived, and when its answer's first words went out
+    (seconds after it arrived); kept with each answer in the history for `babeldesk report`."""
+
+    arrived: float
+    first_token: float | None = None
+
+
+#: the timing of the message the current task answers
+_TIMING: contextvars.ContextVar[Timing | None] = contextvars.ContextVar("babeldesk_timing",
+                                                                        default=None)
 
 
 class Pipeline:
@@ -190,6 +205,7 @@ class Pipeline:
         lock = self._turns.get(message.key.id)
         if lock is None:
             lock = self._turns[message.key.id] = asyncio.Lock()
+        _TIMING.set(Timing(arrived))
         try:
             async with lock:
                 answer = await produce(arrived)
@@ -634,6 +650,9 @@ class Pipeline:
             if not shown:
                 shown.append(True)
                 self.metrics.first_token.observe(time.monotonic() - arrived)
+                timing = _TIMING.get()
+                if timing is not None and timing.first_token is None:
+                    timing.first_token = time.monotonic() - timing.arrived
             emit(chunk)
 
         screened = ScreenedStream(language, grounds, show, checker.problem)
@@ -855,12 +874,18 @@ class Pipeline:
             # A bot that runs for months must forget old turns without a restart.
             self._pruned_at = now
             self.history.prune(max_age_days=retention.max_age_days)
+        timing = _TIMING.get()
+        seconds = time.monotonic() - timing.arrived if timing is not None else None
+        # A canned text or a refusal reaches the customer whole: its first words come at its end.
+        first = timing.first_token if timing is not None and timing.first_token is not None \
+            else seconds
         turn_id = self.history.add_exchange(
             message.key,
             Turn("user", text, message.author, answer.language, created=now,
                  prompt=seen[0] if seen else ""),
             Turn("assistant", answer.text, message.author, answer.language, answer.sources,
-                 answer.abstained, created=now, prompt=seen[1] if seen else ""),
+                 answer.abstained, created=now, prompt=seen[1] if seen else "",
+                 kind=answer.kind, first_token=first, seconds=seconds),
             max_turns=self.config.history.max_turns, requested=requested)
         return dataclasses.replace(answer, turn_id=turn_id)
 

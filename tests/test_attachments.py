@@ -277,6 +277,9 @@ async def test_a_pasted_log_joins_the_question(scripted_core, scripted):
     assert answer.kind == "answer" and answer.language == "en"
     assert any("offline" in (s.heading or "").lower() for s in answer.sources), answer.sources
     assert "[The customer's file \"kettlebird.log\"]" in scripted.calls[-1][1][-1]["content"]
+    kind, first, seconds = scripted_core.history.db.execute(
+        "SELECT kind, first_token, seconds FROM turns WHERE id = ?", [answer.turn_id]).fetchone()
+    assert kind == "answer" and 0 < first <= seconds  # the first words went out as written
 
 
 async def test_attachments_off_ignore_files(write_config, scripted):

@@ -53,10 +53,23 @@ def test_schema_comes_from_migrations_and_uses_wal(tmp_path):
     assert migrations.pending(db) == []
     assert [m.name for m in migrations.applied(db)] == [
         "create_conversations_and_turns", "add_feedback_and_handoffs", "add_seen_events",
-        "add_turn_prompts", "add_requested_language", "add_action_calls"]
+        "add_turn_prompts", "add_requested_language", "add_action_calls", "add_turn_outcomes"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"conversations", "turns", "feedback", "handoffs", "seen_events",
             "action_calls"} <= set(db.table_names())
+
+
+async def test_each_answer_keeps_its_outcome_and_its_times(core):
+    from helpers import message
+
+    await core.pipeline.respond(message("What is the capital of Mongolia?", channel="T-1"))
+    await core.pipeline.respond(message("", channel="T-1"))
+    rows = core.history.db.execute(
+        "SELECT kind, first_token, seconds FROM turns WHERE role = 'assistant' "
+        "AND conversation_id LIKE '%/T-1/%' ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == ["abstained"]  # an empty message is not stored
+    kind, first, seconds = rows[0]
+    assert 0 < first <= seconds
 
 
 def test_a_platform_event_is_claimed_once(tmp_path):
