@@ -38,6 +38,8 @@ COMMANDS = {
     "eval": "put questions files to the bot and report hit@1/hit@3, declined questions and "
             "off-topic questions answered per language, wrong-language answers and unanswered "
             "questions",
+    "export-training": "write the conversations babeldesk answered well as fine-tuning data "
+                       "(JSON Lines: mistral, openai or sharegpt), personal data masked",
 }
 
 
@@ -326,6 +328,22 @@ def cmd_history_actions(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_training(config: Config, args: argparse.Namespace) -> int:
+    from .core import open_history
+    from .export import export_training
+
+    since = time.time() - parse_age(args.since) if args.since else 0.0
+    history = open_history(config)
+    try:
+        report = export_training(history, args.out, args.format, since=since,
+                                 min_feedback=args.min_feedback or "")
+    finally:
+        history.close()
+    print(report.summary())
+    print(f"written to {args.out} ({args.format} format)")
+    return 0
+
+
 def parse_age(text: str) -> float:
     """"30d", "12h", "45m" or seconds, as seconds."""
     units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -493,6 +511,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-answers", dest="answers", action="store_false",
                    help="measure retrieval only, without the model (fast)")
     p.set_defaults(run=cmd_eval)
+
+    p = sub.add_parser("export-training", help=COMMANDS["export-training"])
+    p.add_argument("out", type=Path, metavar="OUT.jsonl", help="the file to write")
+    p.add_argument("--format", choices=("mistral", "openai", "sharegpt"), default="mistral",
+                   help="mistral (Mistral's fine-tuning API; the default), openai (OpenAI's "
+                        "chat fine-tuning, most LoRA trainers' messages) or sharegpt")
+    p.add_argument("--min-feedback", choices=("up",), default=None,
+                   help="up: only answers someone gave a thumbs up")
+    p.add_argument("--since", help="only answers younger than this: 30d, 12h, 45m")
+    p.set_defaults(run=cmd_export_training)
     return parser
 
 

@@ -88,6 +88,15 @@ def add_turn_outcomes(db: sqlite_utils.Database) -> None:
     db["turns"].create_index(["created"])
 
 
+@migrations()
+def add_turn_context(db: sqlite_utils.Database) -> None:
+    # What the model was given for an answer it wrote: the system prompt, and the question with
+    # its passages (`prompt` keeps the question without them, as later prompts repeat it).
+    # `babeldesk export-training` turns them into fine-tuning examples.
+    db["turns"].add_column("system", str)
+    db["turns"].add_column("context", str)
+
+
 #: seconds a platform event id is remembered for; Slack retries within minutes
 SEEN_EVENTS_KEEP = 86400
 
@@ -128,6 +137,10 @@ class Turn:
     kind: str = ""
     first_token: float | None = None
     seconds: float | None = None
+    #: for an answer the model wrote: its system prompt, and the question as it read it,
+    #: passages included
+    system: str = ""
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,12 +228,13 @@ class History:
             for turn in (question, answer):
                 turn_id = self.db.execute(
                     "INSERT INTO turns (conversation_id, role, author, text, language, sources, "
-                    "abstained, created, prompt, kind, first_token, seconds) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "abstained, created, prompt, kind, first_token, seconds, system, context) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [key.id, turn.role, turn.author, turn.text, turn.language,
                      json.dumps([s.to_dict() for s in turn.sources], ensure_ascii=False),
                      int(turn.abstained), turn.created or now, turn.prompt or None,
-                     turn.kind or None, turn.first_token, turn.seconds]).lastrowid
+                     turn.kind or None, turn.first_token, turn.seconds, turn.system or None,
+                     turn.context or None]).lastrowid
             if max_turns:
                 self._delete_turns(
                     "SELECT id FROM turns WHERE conversation_id = ? AND id NOT IN (SELECT id "

@@ -77,6 +77,9 @@ class Timing:
 
     arrived: float
     first_token: float | None = None
+    #: the system prompt and the last user message the model was given for the answer
+    system: str = ""
+    context: str = ""
 
 
 #: the timing of the message the current task answers
@@ -641,6 +644,9 @@ class Pipeline:
                                                    notice), text)
         messages = await asyncio.to_thread(self.build_prompt, message, text, language, hits,
                                            header, images)
+        timing = _TIMING.get()
+        if timing is not None:
+            timing.system, timing.context = messages[0]["content"], messages[-1]["content"]
         check = any(hit.passage.language != language for hit in hits)
         shown: list[bool] = []
 
@@ -876,6 +882,8 @@ class Pipeline:
             self.history.prune(max_age_days=retention.max_age_days)
         timing = _TIMING.get()
         seconds = time.monotonic() - timing.arrived if timing is not None else None
+        # The model's own answer to what it was given: what fine-tuning can learn from.
+        written = bool(seen) and answer.origin == "model" and answer.kind == "answer"
         # A canned text or a refusal reaches the customer whole: its first words come at its end.
         first = timing.first_token if timing is not None and timing.first_token is not None \
             else seconds
@@ -885,7 +893,9 @@ class Pipeline:
                  prompt=seen[0] if seen else ""),
             Turn("assistant", answer.text, message.author, answer.language, answer.sources,
                  answer.abstained, created=now, prompt=seen[1] if seen else "",
-                 kind=answer.kind, first_token=first, seconds=seconds),
+                 kind=answer.kind, first_token=first, seconds=seconds,
+                 system=timing.system if written and timing else "",
+                 context=timing.context if written and timing else ""),
             max_turns=self.config.history.max_turns, requested=requested)
         return dataclasses.replace(answer, turn_id=turn_id)
 

@@ -53,7 +53,8 @@ def test_schema_comes_from_migrations_and_uses_wal(tmp_path):
     assert migrations.pending(db) == []
     assert [m.name for m in migrations.applied(db)] == [
         "create_conversations_and_turns", "add_feedback_and_handoffs", "add_seen_events",
-        "add_turn_prompts", "add_requested_language", "add_action_calls", "add_turn_outcomes"]
+        "add_turn_prompts", "add_requested_language", "add_action_calls", "add_turn_outcomes",
+        "add_turn_context"]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {"conversations", "turns", "feedback", "handoffs", "seen_events",
             "action_calls"} <= set(db.table_names())
