@@ -35,6 +35,13 @@ class Metrics:
             "was wrong (restated, unsupported, fact, language)", ["problem"], registry=r)
         self.errors = Counter("babeldesk_errors", "Messages that failed with an error",
                               registry=r)
+        self.attachments = Counter(
+            "babeldesk_attachments", "Files customers sent, by what they were (image, text) "
+            "and what became of them (read, or the refusal: attachment_too_large, …)",
+            ["kind", "outcome"], registry=r)
+        self.ocr_seconds = Histogram(
+            "babeldesk_ocr_seconds", "Reading one image: decoding, script detection, OCR",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8), registry=r)
         self.first_token = Histogram(
             "babeldesk_time_to_first_token_seconds",
             "From a message's arrival to the first text of its answer passed on to the "

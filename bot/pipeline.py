@@ -270,6 +270,10 @@ class Pipeline:
                     text, prior, locale), prior, locale) if lang]
                 files = await self.attachments.read(message.attachments, list(
                     dict.fromkeys(likely)), keep_images=self.reads_images)
+            for f in files:
+                self.metrics.attachments.labels(f.kind or "file", f.refusal or "read").inc()
+                if f.ocr is not None:
+                    self.metrics.ocr_seconds.observe(f.ocr.seconds)
             read = "\n".join(f.text for f in files if f.text)
             images = [f for f in files if f.image]
             refused = [f for f in files if f.refusal]

@@ -267,6 +267,11 @@ async def test_refused_files_are_told_in_the_customers_language(scripted_core):
         "screen.png", url="https://files.example.invalid/x.png", size=50 * 2 ** 20),
         channel="C4"))
     assert big.kind == "attachment_refused" and "10 MB" in big.text
+    metrics = pipeline.metrics.render().decode()
+    assert 'babeldesk_attachments_total{kind="file",outcome="attachment_too_large"} 1.0' \
+        in metrics
+    assert 'babeldesk_attachments_total{kind="file",outcome="attachment_unreadable"} 1.0' \
+        in metrics
 
 
 async def test_a_pasted_log_joins_the_question(scripted_core, scripted):
