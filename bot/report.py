@@ -195,25 +195,37 @@ def group_by_meaning(vectors: np.ndarray, threshold: float = GROUP_SIMILARITY,
     n = len(vectors)
     if n == 0:
         return []
-    sizes = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    sizes = np.ones(n) if weights is None else np.asarray(weights, dtype=float).copy()
     sim = (vectors @ vectors.T).astype(np.float64)
     np.fill_diagonal(sim, -np.inf)
-    alive = np.ones(n, bool)
+    # Each row's best partner, kept up to date at each merge: a merge changes two rows and
+    # one column, so finding the next pair costs O(n), not a scan of the whole matrix.
+    partner = sim.argmax(axis=1)
+    best = sim[np.arange(n), partner]
     members = [[i] for i in range(n)]
-    while alive.sum() > 1:
-        masked = np.where(alive[:, None] & alive[None, :], sim, -np.inf)
-        i, j = np.unravel_index(np.argmax(masked), masked.shape)
-        if masked[i, j] < threshold:
+    while True:
+        i = int(np.argmax(best))
+        if best[i] < threshold:
             break
+        j = int(partner[i])
         # The merged group's similarity to each other group: its members' mean.
         row = (sim[i] * sizes[i] + sim[j] * sizes[j]) / (sizes[i] + sizes[j])
+        row[i] = row[j] = -np.inf
         sim[i], sim[:, i] = row, row
-        sim[i, i] = -np.inf
+        sim[j], sim[:, j] = -np.inf, -np.inf
         sizes[i] += sizes[j]
-        alive[j] = False
         members[i] += members[j]
         members[j] = []
-    return [sorted(m) for m, a in zip(members, alive) if a]
+        best[j] = -np.inf
+        partner[i], best[i] = int(np.argmax(row)), row.max()
+        stale = np.flatnonzero((partner == i) | (partner == j))
+        for k in stale:
+            if k != i and best[k] > -np.inf:
+                partner[k] = int(np.argmax(sim[k]))
+                best[k] = sim[k, partner[k]]
+        better = row > best
+        partner[better], best[better] = i, row[better]
+    return [sorted(m) for m in members if m]
 
 
 def question_vectors(texts: list[str], embedder: "Embedder",
@@ -296,7 +308,7 @@ def unanswered_groups(exchanges: list[Exchange], embedder: "Embedder | None",
             "examples": [_example(e, show_users) for e in picked],
             "questions": [_example(e, show_users) for e in examples],
             "last_asked": max(e.created for e in asked),
-            "nearest": _nearest(knowledge, medoid, asked[0].language),
+            "nearest": _nearest(knowledge, medoid, by_text[medoid][0].language),
         })
     groups.sort(key=lambda g: (-g["count"], -g["last_asked"], g["id"]))
     return groups
@@ -437,7 +449,7 @@ def format_text(report: dict) -> str:
     groups = report["unanswered"]
     lines += ["", f"questions nothing answered: {sum(g['count'] for g in groups)} in "
                   f"{len(groups)} groups (babeldesk report --draft ID writes an article draft)"]
-    for g in groups:
+    for g in groups[:LISTED]:
         languages = ", ".join(f"{lang} {n}" for lang, n in g["languages"].items())
         lines.append(f"  {g['id']}  {g['count']}×  [{languages}]  {g['question']}")
         for ex in g["examples"]:
@@ -447,6 +459,8 @@ def format_text(report: dict) -> str:
         if near:
             label = f"{near['path']} › {near['heading']}" if near["heading"] else near["path"]
             lines.append(f"      nearest knowledge: {label} ({near['relevance']:.2f})")
+    if len(groups) > LISTED:
+        lines.append(f"  … and {len(groups) - LISTED} smaller groups (--html or --json: all)")
     if report["thumbs_down"]:
         lines += ["", f"answers with a 👎: {len(report['thumbs_down'])}"]
         for item in report["thumbs_down"]:

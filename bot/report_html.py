@@ -119,8 +119,9 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozen
 
 
 def _sources(sources: list[dict]) -> str:
-    return "<br>".join(_e(f"{s.get('path', '')} › {s['heading']}" if s.get("heading")
-                          else s.get("path", "")) for s in sources) or '<span class="muted">none</span>'
+    labels = [f"{s.get('path', '')} › {s['heading']}" if s.get("heading") else s.get("path", "")
+              for s in sources]
+    return "<br>".join(map(_e, labels)) or '<span class="muted">none</span>'
 
 
 def render_html(report: dict) -> str:
