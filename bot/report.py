@@ -273,6 +273,7 @@ def unanswered_groups(exchanges: list[Exchange], embedder: "Embedder | None",
         clusters = [[i] for i in range(len(texts))]
         vectors = np.eye(len(texts), dtype=np.float32)
     else:
+        log.info("embedding %d unanswered questions", len(texts))
         vectors = question_vectors(texts, embedder, second)
         if threshold is None:
             threshold = GROUP_SIMILARITY if second is not None else GROUP_SIMILARITY_FIRST_ONLY

@@ -400,3 +400,16 @@ addEventListener("load", () => document.body.insertAdjacentHTML("beforeend", '<p
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20000  # charts and tables, not a blank page
+
+
+def test_an_empty_or_missing_history(tmp_path):
+    from bot.report import ReportError
+
+    with pytest.raises(ReportError, match="no history"):
+        read_exchanges(tmp_path / "nothing" / "history.db")
+    History(tmp_path / "history.db").close()
+    exchanges, handoffs = read_exchanges(tmp_path / "history.db")
+    report = build_report(exchanges, handoffs, None)
+    assert report["totals"]["messages"] == 0 and report["unanswered"] == []
+    assert "0 messages" in format_text(report)
+    assert "No answers in this period" in render_html(report)
