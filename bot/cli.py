@@ -40,6 +40,9 @@ COMMANDS = {
             "questions",
     "export-training": "write the conversations babeldesk answered well as fine-tuning data "
                        "(JSON Lines: mistral, openai or sharegpt), personal data masked",
+    "report": "what the support team learns from the history: outcomes per platform, channel "
+              "and language, the questions nothing answered grouped by meaning, 👎 answers, "
+              "slow answers; --html, --json, --draft an article for a group",
 }
 
 
@@ -445,6 +448,36 @@ def _format_evaluation(evaluation) -> str:
     return "\n".join(lines)
 
 
+def cmd_report(config: Config, args: argparse.Namespace) -> int:
+    from .report import append_questions, find_group, format_text, report_for, write_draft
+    from .report_html import render_html
+
+    if args.questions and not args.draft:
+        raise ConfigError("--questions", "goes with --draft GROUP_ID: the questions of the "
+                                         "group the draft is written for")
+    age = parse_age(args.since) if args.since else 0.0
+    since = time.time() - age if age else 0.0
+    report = report_for(config, since, show_users=args.show_users)
+    outputs = [(args.json, lambda: json.dumps(report, ensure_ascii=False, indent=1) + "\n"),
+               (args.html, lambda: render_html(report))]
+    for path, render in outputs:
+        if path:
+            try:
+                Path(path).write_text(render(), encoding="utf-8")
+            except OSError as exc:
+                raise BabeldeskError(f"cannot write {path}: {exc.strerror or exc}") from None
+            print(f"wrote {path}", file=sys.stderr)
+    if args.draft:
+        group = find_group(report, args.draft)
+        print(f"draft: {write_draft(group, config.knowledge.path)}")
+        if args.questions:
+            added = append_questions(group, args.questions)
+            print(f"questions: {added} added to {args.questions}")
+        return 0
+    print(format_text(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="babeldesk", description="Self-hosted multilingual support bot.")
@@ -521,6 +554,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="up: only answers someone gave a thumbs up")
     p.add_argument("--since", help="only answers younger than this: 30d, 12h, 45m")
     p.set_defaults(run=cmd_export_training)
+
+    p = sub.add_parser("report", help=COMMANDS["report"])
+    p.add_argument("--since", default="30d",
+                   help="only answers younger than this: 30d (default), 12h, 0 for all stored")
+    p.add_argument("--html", metavar="PATH", help="also write the report as one HTML page")
+    p.add_argument("--json", metavar="PATH", help="also write the whole report as JSON")
+    p.add_argument("--show-users", action="store_true",
+                   help="show platform user ids (hidden by default)")
+    p.add_argument("--draft", metavar="GROUP_ID",
+                   help="write a draft article for a group of unanswered questions to "
+                        "drafts/ beside the knowledge folder")
+    p.add_argument("--questions", metavar="FILE", type=Path,
+                   help="with --draft: append the group's questions to this questions file "
+                        "for `babeldesk eval`")
+    p.set_defaults(run=cmd_report)
     return parser
 
 
