@@ -142,17 +142,21 @@ class TextReader:
 
     def read(self, image, languages: Sequence[str] = ()) -> Reading:
         """The text in a Pillow image. `languages`: the likely ones, best first (the
-        conversation's language, the caption's); empty: found from the image itself."""
+        conversation's language, the caption's), used when they are written in the image's
+        script; otherwise, and when empty, the language is found from the image itself."""
         started = time.monotonic()
         image = prepare(image)
         have = self.installed()
-        guesses = [lang for lang in languages if TESSERACT.get(lang) in have]
-        script = ""
+        # The script first, always: a conversation held in English says nothing about the
+        # Japanese error on a screenshot pasted into it.
+        script, image = self._script_of(image)
+        guesses = [lang for lang in languages if TESSERACT.get(lang) in have
+                   and (not script or lang in SCRIPTS.get(script, ()))]
+        hinted = bool(guesses)
         if not guesses:
-            script, image = self._script_of(image)
             guesses = self._languages_of_script(script, have) if script else \
                 self._one_per_script(have)
-        count = 1 if languages else FIRST_GUESSES if script else len(guesses)
+        count = 1 if hinted else FIRST_GUESSES if script else len(guesses)
         first = self._read(image, guesses[:count])
         reading = first
         if self.detect_language and first.text.strip():

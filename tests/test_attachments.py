@@ -331,3 +331,14 @@ async def test_the_model_answers_a_screenshot_sent_alone_in_its_language(core, n
     assert answer.language == language
     assert article in [s.path for s in answer.sources], answer.sources
     assert core.pipeline.detector.detect_document(answer.text) == language, answer.text
+
+
+async def test_a_screenshot_in_another_script_than_the_conversation_is_read_in_its_own(
+        scripted_core, scripted):
+    pipeline = scripted_core.pipeline
+    await pipeline.respond(message("How do I descale my kettle?", channel="C-mixed"))
+    answer = await pipeline.respond(with_files(
+        "", Attachment("shot.png", data=(SHOTS / "ja-dialog-offline.png").read_bytes()),
+        channel="C-mixed"))
+    assert answer.kind == "answer", answer
+    assert "デバイスがオフラインです" in scripted.calls[-1][1][-1]["content"]
