@@ -1,8 +1,12 @@
 """`babeldesk report --html`: the report as one self-contained page (styles and SVG charts
-inline, nothing fetched), so it can be mailed, attached to a ticket and opened offline."""
+inline, nothing fetched), so it can be mailed, attached to a ticket and opened offline.
+
+The charts are drawn by matplotlib on the server, as SVG put into the page: they need no
+script, so they show where scripts are blocked (mail clients, ticket viewers)."""
 
 from __future__ import annotations
 
+import re
 import time
 from html import escape
 
@@ -26,12 +30,9 @@ table { border-collapse: collapse; width: 100%; margin: .5em 0; }
 th, td { border-bottom: 1px solid #eee; padding: .3em .5em; text-align: left;
          vertical-align: top; }
 th { background: #f6f6f6; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.legend span { display: inline-block; margin-right: 1em; }
-.legend i { display: inline-block; width: .9em; height: .9em; margin-right: .3em;
-            vertical-align: -.1em; }
 code { background: #f3f3f3; padding: 0 .25em; border-radius: 3px; }
 .muted { color: #777; } ul.examples { margin: .2em 0; padding-left: 1.2em; }
-svg text { font: 11px system-ui, sans-serif; fill: #444; }
+svg text { font-family: system-ui, sans-serif; }
 """
 
 
@@ -47,64 +48,83 @@ def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "–"
 
 
-def stacked_days(days: dict[str, dict[str, int]], width: int = 1000, height: int = 240) -> str:
-    """Answers per day, one bar a day stacked by outcome."""
+def _svg(figure) -> str:
+    """A matplotlib figure as an inline <svg> element: text kept as text (the page's font),
+    no XML prologue, comments or namespace URLs (an HTML page's parser gives inline SVG its
+    namespace), the same ids on every run."""
+    import io
+
+    with _style():
+        out = io.StringIO()
+        figure.savefig(out, format="svg", bbox_inches="tight", transparent=True,
+                       metadata={"Creator": None, "Date": None, "Format": None,
+                                 "Type": None})
+    svg = out.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+    svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg)
+    return svg.strip()
+
+
+def _style():
+    import matplotlib
+
+    return matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "babeldesk",
+                                  "font.size": 9, "axes.spines.top": False,
+                                  "axes.spines.right": False, "axes.edgecolor": "#999"})
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    with _style():
+        figure = Figure(figsize=(width, height), dpi=96)
+        figure.add_subplot()
+    return figure
+
+
+def stacked_days(days: dict[str, dict[str, int]]) -> str:
+    """Answers per day, one bar a day stacked by outcome (matplotlib, as inline SVG)."""
     if not days:
         return '<p class="muted">No answers in this period.</p>'
-    left, bottom, top = 40, 40, 10
-    plot_w, plot_h = width - left - 10, height - bottom - top
-    peak = max(sum(d.values()) for d in days.values()) or 1
-    slot = plot_w / len(days)
-    bar = max(1.0, slot * 0.8)
-    parts = [f'<svg role="img" aria-label="answers per day by outcome" width="{width}" '
-             f'height="{height}" viewBox="0 0 {width} {height}">']
-    for fraction in (0, 0.5, 1):
-        y = top + plot_h * (1 - fraction)
-        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" '
-                     'stroke="#e5e5e5"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
-                     f'{round(peak * fraction)}</text>')
-    every = max(1, len(days) // 10)  # a date under every tenth bar or so
-    for n, (day, counts) in enumerate(days.items()):
-        x = left + n * slot + (slot - bar) / 2
-        y = top + plot_h
-        for outcome in OUTCOMES:
-            count = counts.get(outcome, 0)
-            if not count:
-                continue
-            h = plot_h * count / peak
-            y -= h
-            parts.append(f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" '
-                         f'height="{h:.1f}" fill="{COLOURS[outcome]}"><title>{_e(day)}: '
-                         f'{count} {LABELS[outcome]}</title></rect>')
-        if n % every == 0:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 16}" '
-                         f'text-anchor="middle">{_e(day[5:])}</text>')
-    parts.append("</svg>")
-    legend = "".join(f'<span><i style="background:{COLOURS[o]}"></i>{LABELS[o]}</span>'
-                     for o in OUTCOMES)
-    return "".join(parts) + f'<div class="legend">{legend}</div>'
+    figure = _figure(10.5, 2.8)
+    axes = figure.axes[0]
+    labels = [day[5:] for day in days]  # MM-DD
+    below = [0] * len(days)
+    for outcome in OUTCOMES:
+        counts = [d.get(outcome, 0) for d in days.values()]
+        if any(counts):
+            bars = axes.bar(labels, counts, bottom=below, color=COLOURS[outcome],
+                            label=LABELS[outcome], width=0.8)
+            for bar, day, count in zip(bars, days, counts):
+                bar.set_gid(f"bar-{outcome}-{day}")  # an id per bar: its day and outcome
+            below = [b + c for b, c in zip(below, counts)]
+    every = max(1, len(labels) // 12)  # a date under every few bars
+    axes.set_xticks(range(len(labels))[::every], labels[::every])
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.grid(axis="y", color="#e5e5e5")
+    axes.set_axisbelow(True)
+    axes.legend(loc="upper left", bbox_to_anchor=(1, 1), frameon=False)
+    return _svg(figure)
 
 
-def horizontal_bars(counts: dict[str, int], label: str, colour: str = COLOURS["declined"],
-                    width: int = 600) -> str:
-    """One bar per key, longest first."""
+def horizontal_bars(counts: dict[str, int], label: str,
+                    colour: str = COLOURS["declined"]) -> str:
+    """One bar per key, longest first (matplotlib, as inline SVG)."""
     if not counts:
         return '<p class="muted">None.</p>'
-    row, left = 22, 60
-    height = row * len(counts) + 10
-    peak = max(counts.values()) or 1
-    parts = [f'<svg role="img" aria-label="{_e(label)}" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}">']
-    for n, (key, count) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
-        y = 5 + n * row
-        w = (width - left - 50) * count / peak
-        parts.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{_e(key)}</text>')
-        parts.append(f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{row - 6}" '
-                     f'fill="{colour}"><title>{_e(key)}: {count}</title></rect>')
-        parts.append(f'<text x="{left + w + 5:.1f}" y="{y + 14}">{count}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+    figure = _figure(6.5, 0.3 * len(ordered) + 0.3)
+    axes = figure.axes[0]
+    keys = [k for k, _ in ordered][::-1]
+    values = [v for _, v in ordered][::-1]
+    bars = axes.barh(keys, values, color=colour, height=0.7)
+    for bar, key in zip(bars, keys):
+        bar.set_gid(f"bar-{label.split()[0]}-{key}")
+    axes.bar_label(bars, padding=3)
+    axes.xaxis.set_visible(False)
+    axes.spines["bottom"].set_visible(False)
+    return _svg(figure)
 
 
 def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset(),

@@ -354,7 +354,7 @@ def test_html_page_is_self_contained(report):
     page = render_html(report)
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
     assert "http://" not in page and "https://" not in page and "@import" not in page
-    assert page.count("<svg") == 2 and page.count('class="bar"') > 10
+    assert page.count("<svg") == 2 and page.count('id="bar-') > 10  # matplotlib's bars
     assert CHANGE_ADDRESS["ja"] in page
 
 
@@ -380,7 +380,7 @@ addEventListener("load", () => document.body.insertAdjacentHTML("beforeend", '<p
                          capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     rendered = dom.stdout
-    assert rendered.count("<svg") == 2 and "<rect" in rendered
+    assert rendered.count("<svg") == 2 and rendered.count('id="bar-') > 10
     assert rendered.count("<table") == 4 and CHANGE_ADDRESS["ja"] in rendered
     # Chromium's own services (updates, dictionaries) call out too, for no origin; what a
     # page loads is requested for the page's ("null" for a file), as an <img> of a remote
