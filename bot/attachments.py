@@ -80,10 +80,10 @@ def sniff(data: bytes) -> str:
     for magic, name in OTHER_MAGIC:
         if data.startswith(magic):
             return name
-    return "text" if decode_text(data[:4096] + b"", strict=True) is not None else "binary"
+    return "text" if decode_text(data[:4096]) is not None else "binary"
 
 
-def decode_text(data: bytes, strict: bool = False) -> str | None:
+def decode_text(data: bytes) -> str | None:
     """The bytes as text (UTF-8, or UTF-16 with its byte-order mark), or None when they are
     not text. A character cut at the end of `data` is dropped."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -213,12 +213,11 @@ class AttachmentReader:
             text = reading.text if reading else ""
             if not text and not keep_images:
                 raise Refusal("attachment_unreadable", "no text found in the image")
-            image_type = "image/png" if kind in ("PNG", "GIF", "BMP", "TIFF") else \
-                f"image/{kind.lower()}"
-            if keep_images and kind not in ("PNG", "JPEG", "WEBP"):
+            image_bytes, image_type = b"", ""
+            if keep_images and kind in ("PNG", "JPEG", "WEBP"):
+                image_bytes, image_type = data, f"image/{kind.lower()}"
+            elif keep_images:  # GIF, BMP, TIFF: vision APIs take PNG
                 image_bytes, image_type = _as_png(image), "image/png"
-            else:
-                image_bytes = data if keep_images else b""
             return FileReading(name, "image", text, image_bytes, image_type, ocr=reading)
         raise Refusal("attachment_unsupported", f"a {kind} file")
 

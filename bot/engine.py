@@ -137,11 +137,6 @@ def common_prefix(a, b) -> int:
     return int(diff[0]) if len(diff) else n
 
 
-def without_images(messages: list[dict]) -> list[dict]:
-    return [{k: v for k, v in m.items() if k != "images"} if "images" in m else m
-            for m in messages]
-
-
 def image_parts(messages: list[dict], keep: bool) -> list[dict]:
     """Messages as the OpenAI API takes them: a message's images (data URLs, in its
     "images" key) become image_url content parts after its text; dropped when the model
@@ -313,7 +308,7 @@ class LlamaEngine:
         if self._vision is not None and any(m.get("images") for m in messages):
             yield from self._generate_with_images(messages, max_tokens, temperature, stop)
             return
-        messages = without_images(messages)
+        messages = image_parts(messages, False)
         if self._formatters is None:
             yield from self._generate_with_handler(self.markup.messages(messages), max_tokens,
                                                    temperature, stop)

@@ -106,16 +106,20 @@ class TextReader:
         self._apis: dict[tuple[str, int], object] = {}
         self._lock = threading.Lock()
         self._tesserocr = None
+        self._installed: set[str] | None = None
 
     # -- what is installed --
 
     def installed(self) -> set[str]:
-        """The Tesseract models installed (eng, deu, osd, …)."""
-        try:
-            return {p.name[:-len(".traineddata")] for p in self.tessdata.iterdir()
-                    if p.name.endswith(".traineddata")}
-        except OSError:
-            return set()
+        """The Tesseract models installed (eng, deu, osd, …), looked up once."""
+        if self._installed is None:
+            try:
+                self._installed = {p.name[:-len(".traineddata")]
+                                   for p in self.tessdata.iterdir()
+                                   if p.name.endswith(".traineddata")}
+            except OSError:
+                self._installed = set()
+        return self._installed
 
     def missing(self) -> list[str]:
         """The models the configured languages need and the machine lacks: eng and osd
@@ -135,9 +139,6 @@ class TextReader:
                     f"{' '.join(package_of(c) for c in self.missing())} (or set TESSDATA_PREFIX)")
         return None
 
-    def readable(self, language: str) -> bool:
-        return TESSERACT.get(language) in self.installed()
-
     # -- reading --
 
     def read(self, image, languages: Sequence[str] = ()) -> Reading:
@@ -149,7 +150,7 @@ class TextReader:
         have = self.installed()
         # The script first, always: a conversation held in English says nothing about the
         # Japanese error on a screenshot pasted into it.
-        script, image = self._script_of(image)
+        script, image = self._script_of(image, have)
         guesses = [lang for lang in languages if TESSERACT.get(lang) in have
                    and (not script or lang in SCRIPTS.get(script, ()))]
         hinted = bool(guesses)
@@ -200,10 +201,10 @@ class TextReader:
                 scripts.add(script)
         return chosen or ["en"]
 
-    def _script_of(self, image):
+    def _script_of(self, image, have: set[str]):
         """The image's script by Tesseract's detection, and the image turned upright when
         it lies on its side; ("", image) when the detection cannot tell."""
-        if "osd" not in self.installed():
+        if "osd" not in have:
             return "", image
         tesserocr = self._module()
         with self._lock:
@@ -262,12 +263,6 @@ class TextReader:
                             ", ".join(lacking), path, " ".join(map(package_of, lacking)))
             self._apis[key] = api
         return api
-
-    def close(self) -> None:
-        with self._lock:
-            for api in self._apis.values():
-                api.End()
-            self._apis.clear()
 
 
 def script_of_language(language: str) -> str:

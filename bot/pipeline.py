@@ -315,9 +315,6 @@ class Pipeline:
                 shown = describe(files, self.config.attachments.text_kb)
                 room = max(0, limit - len(text))
                 stored = "\n\n".join(filter(None, [text if typed else "", shown[:room]]))
-                search_text = self.query_of(text if typed else "", read)
-            else:
-                search_text = text
             if detection.unconfigured:
                 # Written in a language babeldesk does not speak: the answer comes in the
                 # conversation's (or the default) language, after the languages it speaks.
@@ -337,11 +334,11 @@ class Pipeline:
                                                          notice, emit, arrived)
                     return await asyncio.to_thread(self._store, message, stored, answer, seen,
                                                    asked)
-            if files and read:
+            if read:
                 hits = await asyncio.to_thread(self.retrieve_read, message,
                                                text if typed else "", read, language)
             else:
-                hits = await asyncio.to_thread(self._retrieve, message, search_text, language)
+                hits = await asyncio.to_thread(self._retrieve, message, text, language)
             if not hits and look_for.strip():
                 # The model's search_knowledge: a second look-up, in its words.
                 hits = await asyncio.to_thread(self._retrieve, message, look_for, language)
@@ -391,11 +388,11 @@ class Pipeline:
         """
         whole = self.query_of(typed, read)
         best = self._retrieve(message, whole, language)
-        near = {h.passage for h in self.knowledge.search(whole, language, CANDIDATES, 0.0)
-                [:AGREE_TOP]}
+        ranked = self.knowledge.search(whole, language, CANDIDATES, 0.0)  # first: ungated
+        first = ranked[0].passage if ranked else None
         for line in dict.fromkeys(line for line in read.splitlines() if is_sentence(line)):
             hits = self._retrieve(message, line, language)
-            if hits and hits[0].passage in near and (not best or max(
+            if hits and hits[0].passage == first and (not best or max(
                     h.relevance for h in hits) > max(h.relevance for h in best)):
                 best = hits
         return best
@@ -916,8 +913,6 @@ _INJECTION = re.compile(
 _LEAKED = "\x00leaked"
 
 
-#: a line's search counts when its first passage is the whole text's first (ungated): 1
-AGREE_TOP = 1
 #: a line read from an image that may say what is wrong: words enough, or (in scripts written
 #: without spaces) characters enough
 SENTENCE_WORDS = 3
@@ -925,11 +920,8 @@ SENTENCE_CHARS = 8
 
 
 def is_sentence(line: str) -> bool:
-    words = line.split()
-    if len(words) >= SENTENCE_WORDS:
-        return True
-    return len(words) < SENTENCE_WORDS and sum(1 for ch in line if ord(ch) >= 0x2E80) \
-        >= SENTENCE_CHARS
+    return len(line.split()) >= SENTENCE_WORDS \
+        or sum(1 for ch in line if ord(ch) >= 0x2E80) >= SENTENCE_CHARS
 
 
 def looks_like_injection(text: str) -> bool:

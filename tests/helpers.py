@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bot.message import Message
@@ -71,3 +75,41 @@ async def serve(app) -> tuple[object, str]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat server (vLLM, Mistral's API) that records each request's
+    body and streams `reply` back."""
+
+    received: list[dict] = []
+    reply = "Sure."
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeOpenAI.received.append(body)
+        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                 "choices": [{"index": 0, "delta": {"role": "assistant",
+                                                    "content": FakeOpenAI.reply},
+                              "finish_reason": None}]}
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def fake_openai(reply: str = "Sure."):
+    """A FakeOpenAI on 127.0.0.1, its requests cleared; yields its /v1 base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    FakeOpenAI.received.clear()
+    FakeOpenAI.reply = reply
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()

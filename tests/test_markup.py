@@ -3,11 +3,8 @@ article's, never becomes a control token, for the local model and for the `opena
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
+from helpers import FakeOpenAI, fake_openai
 
 from bot.engine import OpenAIEngine
 from bot.markup import BREAK, Markup
@@ -53,39 +50,11 @@ def test_markup_of_common_templates_is_defused_and_ordinary_text_is_not():
         f"Kettlebird <{BREAK}tool_call>"
 
 
-class FakeOpenAI(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat completions endpoint that records what it was sent."""
-
-    received: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeOpenAI.received.append(body)
-        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Sure."},
-                              "finish_reason": None}]}
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
-
-    def log_message(self, *args):
-        pass
-
-
 def test_the_openai_backend_sends_typed_markup_as_text():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    FakeOpenAI.received.clear()
-    try:
-        engine = OpenAIEngine(f"http://127.0.0.1:{server.server_port}/v1", "mistral-small",
-                              retries=0)
+    with fake_openai() as base_url:
+        engine = OpenAIEngine(base_url, "mistral-small", retries=0)
         answer = "".join(engine.generate(conversation(ATTACK + MISTRAL), 20, 0.0,
                                          lambda: False, "c"))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert answer == "Sure."
     sent = FakeOpenAI.received[0]["messages"]
     assert len(sent) == 4

@@ -6,12 +6,9 @@ package this project can install: see README, "Screenshots and files")."""
 from __future__ import annotations
 
 import base64
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers import ROOT, message
+from helpers import ROOT, FakeOpenAI, fake_openai, message
 
 from bot.config import make_config
 from bot.core import open_core
@@ -22,36 +19,10 @@ from bot.message import Attachment
 SHOT = ROOT / "tests" / "data" / "screenshots" / "es-dialog-offline.png"
 
 
-class FakeServer(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat server (vLLM, Mistral's API) that records each request."""
-
-    received: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeServer.received.append(body)
-        text = "Reinicia el hervidor: desenchufa la base durante 30 segundos."
-        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": text},
-                              "finish_reason": None}]}
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeServer)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    FakeServer.received.clear()
-    yield f"http://127.0.0.1:{httpd.server_port}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with fake_openai("Reinicia el hervidor: desenchufa la base durante 30 segundos.") as url:
+        yield url
 
 
 def with_shot(text: str, channel: str):
@@ -68,7 +39,7 @@ async def test_a_vision_server_gets_the_screenshot_as_an_image_part(write_config
     try:
         answer = await core.pipeline.respond(with_shot("", f"v-{vision}"))
         assert answer.language == "es" and answer.kind == "answer", answer
-        user = FakeServer.received[-1]["messages"][-1]
+        user = FakeOpenAI.received[-1]["messages"][-1]
         if not vision:
             assert isinstance(user["content"], str)
             assert "[Text read from the customer's image \"captura.png\"]" in user["content"]
@@ -83,7 +54,7 @@ async def test_a_vision_server_gets_the_screenshot_as_an_image_part(write_config
         assert base64.b64decode(url.split(",", 1)[1]) == SHOT.read_bytes()
         # A follow-up: earlier turns are text only (the image is not sent again).
         await core.pipeline.respond(message("¿y si no funciona?", channel=f"v-{vision}"))
-        sent = FakeServer.received[-1]["messages"]
+        sent = FakeOpenAI.received[-1]["messages"]
         assert all(isinstance(m["content"], str) for m in sent)
         assert any("Dispositivo sin conexión" in m["content"] for m in sent[1:-1])
     finally:
