@@ -309,7 +309,7 @@ def cmd_history_actions(config: Config, args: argparse.Namespace) -> int:
     from .history import ConversationKey
 
     key = ConversationKey(*args.conversation.split("/", 3)) if args.conversation else None
-    since = time.time() - parse_age(args.since) if args.since else 0.0
+    since = since_of(args.since)
     history = open_history(config)
     try:
         calls = history.action_calls(key, since=since, limit=args.limit)
@@ -335,7 +335,7 @@ def cmd_export_training(config: Config, args: argparse.Namespace) -> int:
     from .core import open_history
     from .export import export_training
 
-    since = time.time() - parse_age(args.since) if args.since else 0.0
+    since = since_of(args.since)
     history = open_history(config)
     try:
         report = export_training(history, args.out, args.format, since=since,
@@ -345,6 +345,13 @@ def cmd_export_training(config: Config, args: argparse.Namespace) -> int:
     print(report.summary())
     print(f"written to {args.out} ({args.format} format)")
     return 0
+
+
+def since_of(text: str | None) -> float:
+    """The moment an age given to --since reaches back to; 0.0 (everything stored) when none
+    or 0 is given."""
+    age = parse_age(text) if text else 0.0
+    return time.time() - age if age else 0.0
 
 
 def parse_age(text: str) -> float:
@@ -455,9 +462,7 @@ def cmd_report(config: Config, args: argparse.Namespace) -> int:
     if args.questions and not args.draft:
         raise ConfigError("--questions", "goes with --draft GROUP_ID: the questions of the "
                                          "group the draft is written for")
-    age = parse_age(args.since) if args.since else 0.0
-    since = time.time() - age if age else 0.0
-    report = report_for(config, since, show_users=args.show_users)
+    report = report_for(config, since_of(args.since), show_users=args.show_users)
     outputs = [(args.json, lambda: json.dumps(report, ensure_ascii=False, indent=1) + "\n"),
                (args.html, lambda: render_html(report))]
     for path, render in outputs:

@@ -131,7 +131,7 @@ def examples(history: History, since: float, min_feedback: str, max_chars: int
             reason = "declined"
         elif not answer["context"] or answer["kind"] not in (None, "answer"):
             reason = "not written by the model"
-        elif answer["conversation_id"] in handed_off or answer["kind"] == "handed_off":
+        elif answer["conversation_id"] in handed_off:
             reason = "handed off"
         elif any(v < 0 for v in votes):
             reason = "thumbed down"
@@ -146,7 +146,11 @@ def examples(history: History, since: float, min_feedback: str, max_chars: int
             messages = [{"role": m["role"], "content": mask_personal(m["content"])}
                         for m in messages if m["content"]]
             while sum(len(m["content"]) for m in messages) > max_chars and len(messages) > 3:
-                del messages[1:3]  # the oldest earlier exchange goes first
+                # The oldest earlier turn goes first, and the earlier turns start with a
+                # question again; the last question and its answer always stay.
+                del messages[1]
+                while len(messages) > 3 and messages[1]["role"] != "user":
+                    del messages[1]
             if sum(len(m["content"]) for m in messages) > max_chars:
                 reason = "over length"
         yield answer, reason, messages

@@ -10,6 +10,7 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 # and versions are told apart by the checks in _phone, not here. Latin letters and digits
 # only around it: in Japanese or Chinese a number sits right against the words.
 _PHONE = re.compile(r"(?<![0-9A-Za-z_#+])(?:\+|00)?\(?\d[\d ()./-]{5,}\d(?![0-9A-Za-z_])")
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _DATE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
 
 
@@ -19,8 +20,8 @@ def _phone(match: re.Match) -> str:
     international = text.startswith(("+", "00"))
     if not 8 <= digits <= 15 or _DATE.fullmatch(text.strip("()")):
         return text
-    if "." in text and not international and re.fullmatch(r"[\d.]+", text):
-        return text  # a version, an IP address, a date written with dots
+    if _IPV4.fullmatch(text):
+        return text
     # Without a country code, a phone number has a trunk 0 or separators between groups,
     # and nine digits or more: an order or ticket number is a bare run of digits.
     if international or (digits >= 9 and (text.startswith(("0", "(")) or

@@ -261,7 +261,8 @@ def unanswered_groups(exchanges: list[Exchange], embedder: "Embedder | None",
                 continue
             seen.add(key)
             examples.append(e)
-        examples.sort(key=lambda e: (list(languages).index(e.language or "?"), -e.created))
+        rank = {lang: i for i, (lang, _) in enumerate(languages.most_common())}
+        examples.sort(key=lambda e: (rank[e.language or "?"], -e.created))
         by_language: dict[str, Exchange] = {}
         for e in examples:
             by_language.setdefault(e.language or "?", e)

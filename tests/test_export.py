@@ -13,7 +13,8 @@ import pytest
 from helpers import message
 
 from bot.core import open_core
-from bot.export import SCHEMAS, export_training
+from bot.cli import since_of
+from bot.export import SCHEMAS, examples, export_training
 from bot.pipeline import PASSAGES_HEADER
 from bot.privacy import mask_personal
 
@@ -109,3 +110,26 @@ def test_personal_data_is_masked_and_order_numbers_stay():
     for kept in ("order 48213", "on 2026-12-05 at 10:30", "error 0x80070005", "version 0.9.0",
                  "Bestellung 48 213", "E-201", "2,4 GHz"):
         assert mask_personal(kept) == kept
+
+
+async def test_a_long_example_loses_its_oldest_turns_never_its_question(answered):
+    core, ids = answered
+    follow = ids["follow"].turn_id
+    whole = next(m for a, _, m in examples(core.history, 0.0, "", 10**6) if a["id"] == follow)
+    assert [m["role"] for m in whole] == ["system", "user", "assistant", "user", "assistant"]
+    for limit in range(sum(len(m["content"]) for m in (whole[0], *whole[-2:])),
+                       sum(len(m["content"]) for m in whole), 97):
+        answer, reason, messages = next(e for e in examples(core.history, 0.0, "", limit)
+                                        if e[0]["id"] == follow)
+        assert reason == "" and messages[0] == whole[0] and messages[-2:] == whole[-2:]
+        roles = [m["role"] for m in messages[1:]]
+        assert roles == ["user", "assistant"] * (len(roles) // 2), roles
+    assert next(r for a, r, _ in examples(core.history, 0.0, "", 10) if a["id"] == follow) \
+        == "over length"
+
+
+def test_since_zero_means_everything_stored():
+    import time
+
+    assert since_of(None) == since_of("0") == 0.0
+    assert abs(since_of("1h") - (time.time() - 3600)) < 5

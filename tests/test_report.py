@@ -156,6 +156,7 @@ def group_of(report: dict, question: str) -> dict:
     ("call 555-123-4567", "call [phone]"),
     ("ring 020 7946 0958", "ring [phone]"),
     ("+81 3-1234-5678", "[phone]"),
+    ("appelez le 01.23.45.67.89", "appelez le [phone]"),
 ])
 def test_mask_personal_hides_addresses_and_phone_numbers(text, masked):
     assert mask_personal(text) == masked
@@ -165,6 +166,7 @@ def test_mask_personal_hides_addresses_and_phone_numbers(text, masked):
     "order 48213 has not arrived", "order #48213", "ordered on 2024-05-01",
     "delivered 01.05.2024 at 10:30", "since 05/01/2024", "version 1.2.3", "3 kettles for 49.99",
     "ticket 1234567", "between 2024-05-01 and 2024-06-01", "100 °C, 1.7 l, 2200 W",
+    "the kettle's address is 192.168.100.200",
 ])
 def test_mask_personal_keeps_order_numbers_and_dates(text):
     assert mask_personal(text) == text
